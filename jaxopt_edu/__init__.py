@@ -1,0 +1,41 @@
+"""jaxopt_edu: optimizers as pure, composable JAX gradient transformations.
+
+    import jaxopt_edu as jo
+    tx = jo.chain(jo.clip_by_global_norm(1.0), jo.scale_by_adam(), jo.scale_by_learning_rate(1e-3))
+    state = tx.init(params)
+    updates, state = tx.update(grads, state, params)
+    params = jo.apply_updates(params, updates)
+
+This file only re-exports public names; everything is defined in the modules.
+"""
+
+# --- core -------------------------------------------------------------------
+from jaxopt_edu.base import (
+    EmptyState,
+    GradientTransformation,
+    OptState,
+    Params,
+    Schedule,
+    ScalarOrSchedule,
+    Updates,
+    apply_updates,
+)
+from jaxopt_edu.combine import (
+    MaskedNode,
+    MaskedState,
+    MultiTransformState,
+    chain,
+    identity,
+    masked,
+    multi_transform,
+    named_chain,
+    stateless,
+)
+from jaxopt_edu.tree_utils import TreeMismatchError, tree_global_norm
+
+# --- transforms (scaling, momentum, adaptive) ---------------------------------
+# --- transforms (weight decay, clipping, wrappers) ----------------------------
+# --- schedules and inject_hyperparams -----------------------------------------
+# --- named optimizers ---------------------------------------------------------
+# --- averaging ----------------------------------------------------------------
+# --- compat modules (jo.torch, jo.keras) --------------------------------------

@@ -1,0 +1,76 @@
+"""Hyperparameter checks run when a transformation is built.
+
+Every check names the argument and the allowed range, so a bad value fails at
+construction with one clear line instead of a NaN a thousand steps later.
+Values that cannot be inspected at build time pass through: schedules
+(callables, checked on their values only by the schedule itself) and traced
+arrays (hyperparameters held in state by `inject_hyperparams`, possibly under
+`jit` or `vmap`).
+"""
+
+import math
+from typing import Any, Optional
+
+import jax
+import numpy as np
+
+
+def concrete_scalar(value: Any) -> Optional[float]:
+    """The value as a Python float when it is a known scalar, else None."""
+    if callable(value) or isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        array = np.asarray(value)
+    except Exception:  # e.g. an abstract value we cannot look at
+        return None
+    if array.size != 1 or not np.issubdtype(array.dtype, np.number):
+        return None
+    return float(array.reshape(()))
+
+
+def _bracket(low: float, high: float, low_inclusive: bool, high_inclusive: bool) -> str:
+    left = "[" if low_inclusive else "("
+    right = "]" if high_inclusive else ")"
+    return f"{left}{low:g}, {high:g}{right}"
+
+
+def check_in_range(
+    name: str,
+    value: Any,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> None:
+    """Raises ValueError unless `low <= value <= high` (bounds' inclusion as given)."""
+    scalar = concrete_scalar(value)
+    if scalar is None:
+        return
+    too_low = scalar < low or (scalar == low and not low_inclusive)
+    too_high = scalar > high or (scalar == high and not high_inclusive)
+    if math.isnan(scalar) or too_low or too_high:
+        raise ValueError(
+            f"{name} must be in {_bracket(low, high, low_inclusive, high_inclusive)}, got {value!r}."
+        )
+
+
+def check_non_negative(name: str, value: Any) -> None:
+    """Raises ValueError unless `value >= 0`."""
+    check_in_range(name, value, 0.0, math.inf)
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Raises ValueError unless `value > 0`."""
+    check_in_range(name, value, 0.0, math.inf, low_inclusive=False)
+
+
+def check_beta(name: str, value: Any) -> None:
+    """Raises ValueError unless `0 <= value < 1` (an exponential decay rate)."""
+    check_in_range(name, value, 0.0, 1.0, high_inclusive=False)
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    """Raises ValueError unless `value` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")

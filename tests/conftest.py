@@ -1,0 +1,93 @@
+"""Shared fixtures: nested pytrees of mixed dtypes, random gradient streams and
+hypothesis strategies, so every test file exercises the same kinds of trees
+(and JAX compiles few distinct shapes)."""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import hypothesis.extra.numpy as hnp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+settings.register_profile(
+    "jaxopt_edu",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("jaxopt_edu")
+
+MIXED_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float16)
+
+
+def nested_params(dtypes=MIXED_DTYPES, seed: int = 0):
+    """A dict / list / tuple pytree with one leaf of each dtype (and a scalar)."""
+    rng = np.random.default_rng(seed)
+    first, second, third = (dtypes * 3)[:3]
+    return {
+        "dense": {"kernel": jnp.asarray(rng.normal(size=(3, 4)), first),
+                  "bias": jnp.asarray(rng.normal(size=(4,)), first)},
+        "layers": [jnp.asarray(rng.normal(size=(2, 2)), second),
+                   (jnp.asarray(rng.normal(size=(5,)), third), jnp.asarray(rng.normal(), first))],
+    }
+
+
+def float32_params(seed: int = 0):
+    return nested_params(dtypes=(jnp.float32,), seed=seed)
+
+
+def random_gradients(params, num_steps: int, seed: int = 1, scales=(1e-3, 1.0, 1e2)):
+    """`num_steps` gradient pytrees shaped like `params`, of varied scale per leaf."""
+    rng = np.random.default_rng(seed)
+    leaves, treedef = jax.tree.flatten(params)
+    steps = []
+    for _ in range(num_steps):
+        new_leaves = [
+            jnp.asarray(rng.normal(size=np.shape(leaf)) * scales[i % len(scales)], leaf.dtype)
+            for i, leaf in enumerate(leaves)
+        ]
+        steps.append(jax.tree.unflatten(treedef, new_leaves))
+    return steps
+
+
+@pytest.fixture
+def mixed_params():
+    return nested_params()
+
+
+@pytest.fixture
+def params32():
+    return float32_params()
+
+
+# ---- hypothesis strategies -------------------------------------------------
+
+_leaf_dtypes = st.sampled_from([np.float32, np.float16])
+_shapes = hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3)
+
+
+@st.composite
+def float_arrays(draw, dtype=None):
+    dtype = dtype or draw(_leaf_dtypes)
+    shape = draw(_shapes)
+    elements = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=16)
+    return jnp.asarray(draw(hnp.arrays(dtype, shape, elements=elements)))
+
+
+def pytrees(leaves=None, max_leaves: int = 5):
+    """Random nested pytrees (dicts, lists, tuples) of small float arrays."""
+    leaves = leaves or float_arrays()
+    return st.recursive(
+        leaves,
+        lambda children: st.one_of(
+            st.lists(children, min_size=1, max_size=3),
+            st.lists(children, min_size=1, max_size=3).map(tuple),
+            st.dictionaries(st.sampled_from("abcd"), children, min_size=1, max_size=3),
+        ),
+        max_leaves=max_leaves,
+    )
