@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxopt_edu.data.errors import DataError
 
+GZIP_MAGIC = b"\x1f\x8b"
 IDX_DTYPES = {
     0x08: np.dtype("u1"),
     0x09: np.dtype("i1"),
@@ -54,13 +55,14 @@ def parse_idx(data: bytes, name: str = "IDX data") -> np.ndarray:
 
 
 def read_idx_bytes(path: Path) -> bytes:
-    """The decompressed bytes of an IDX file (`.gz` or raw); DataError if unreadable."""
+    """The bytes of an IDX file, decompressed if gzipped; DataError if unreadable.
+
+    Gzip is recognised by its magic bytes, not by the file name.
+    """
     path = Path(path)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as stream:
-                return stream.read()
-        return path.read_bytes()
+        data = path.read_bytes()
+        return gzip.decompress(data) if data[:2] == GZIP_MAGIC else data
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise DataError(
             f"{path} is corrupt or truncated ({error}). Delete it and put a fresh copy there."

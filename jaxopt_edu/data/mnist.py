@@ -57,7 +57,9 @@ def load_mnist(
             download_file(
                 [mirror + name for mirror in MNIST_MIRRORS],
                 directory / name,
-                verify=lambda path, name=name: _check_digest(read_idx_bytes(path), name, path, checksums),
+                verify=lambda path, name=name: _check_digest(
+                    read_idx_bytes(path), name, "the downloaded file", checksums, advice=""
+                ),
             )
         except DataError as error:
             raise DataError(_missing_message(directory, missing, str(error))) from None
@@ -80,16 +82,22 @@ def _locate(directory: Path, name: str) -> Optional[Path]:
     return None
 
 
-def _check_digest(data: bytes, name: str, path: Path, checksums: Mapping[str, str]) -> None:
+def _check_digest(
+    data: bytes, name: str, where, checksums: Mapping[str, str], advice: Optional[str] = None
+) -> None:
     expected = checksums.get(name)
     if expected is None:
         return
     found = digest_bytes(data, "sha256")
     if found != expected:
+        if advice is None:
+            advice = (
+                " The file is corrupt or from another data set; delete it and put the "
+                f"official file there (from {MNIST_MIRRORS[0]}{name})."
+            )
         raise DataError(
-            f"{path} is not the official MNIST {name}: its decompressed content has sha256 "
-            f"{found}, expected {expected}. The file is corrupt or from another data set; "
-            f"delete it and put the official file there (from {MNIST_MIRRORS[0]}{name})."
+            f"{where} is not the official MNIST {name}: its decompressed content has sha256 "
+            f"{found}, expected {expected}.{advice}"
         )
 
 
