@@ -1,0 +1,286 @@
+"""Convergence races: many optimizers × learning rates on one function, in one jit.
+
+A run starts at x₀ and repeats, for i = 1, 2, ..., max_iters:
+
+    g_i = ∇L(x_{i−1})
+    if g_i is not finite:             stop, "exploded" at i   (x_i = x_{i−1})
+    u_i, s_i = update(g_i, s_{i−1}, x_{i−1});   x_i = x_{i−1} + u_i
+    if x_i is not finite:             stop, "exploded" at i
+    if x_i == x_{i−1} (bitwise):      stop, "converged" at i
+    if i == max_iters:                stop, "max_iters"
+
+This is the convergence test of the classic TensorFlow optimizer guide, which
+also stops on a NaN gradient; here an infinite gradient or parameter counts
+too, so a blow-up is reported at its first non-finite iteration. Each run is a
+`lax.while_loop`; the learning rates of one optimizer go through `jax.vmap`,
+whose batched loop freezes the runs that have stopped, so a vmapped race gives
+exactly what the runs give one by one. All optimizers share one `jax.jit`.
+
+The default race is the guide's: L(x) = 2x⁴ + 3x³ + 2 from x = 2, float32,
+learning rates 1e-3, 1e-2, 1e-1, for
+
+    gradient descent   x ← x − η g
+    momentum           Δ ← η g + 0.7 Δ,   x ← x − Δ
+    adam               β1 = 0.9, β2 = 0.999, ε = 1e-7 (ε added to the debiased sqrt(ν̂))
+"""
+
+import dataclasses
+import math
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxopt_edu.base import GradientTransformation, apply_updates
+from jaxopt_edu.combine import chain
+from jaxopt_edu.lab.functions import LossFunction, get_function
+from jaxopt_edu.tree_utils import tree_all_finite
+from jaxopt_edu.transforms.momentum import trace
+from jaxopt_edu.transforms.scaling import scale_by_learning_rate
+from jaxopt_edu.validation import check_positive_int
+
+OptimizerFactory = Callable[[jax.Array], GradientTransformation]  # learning_rate -> transformation
+
+RUNNING, CONVERGED, EXPLODED, MAX_ITERS = 0, 1, 2, 3
+OUTCOMES = {CONVERGED: "converged", EXPLODED: "exploded", MAX_ITERS: "max_iters"}
+
+
+def gradient_descent(learning_rate) -> GradientTransformation:
+    """x ← x − η g: plain gradient descent, i.e. `jo.sgd(η)`."""
+    return scale_by_learning_rate(learning_rate)
+
+
+def momentum(learning_rate, decay: float = 0.7) -> GradientTransformation:
+    """Δ ← η g + μ Δ,  x ← x − Δ  (μ = 0.7 in the guide).
+
+    The learning rate scales the gradient *before* the trace, so the buffer
+    holds the step Δ itself (negated), exactly as the guide writes it. For a
+    constant η this is `jo.sgd(η, momentum=μ)` up to float rounding.
+    """
+    return chain(scale_by_learning_rate(learning_rate), trace(decay))
+
+
+def adam(learning_rate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7) -> GradientTransformation:
+    """Adam with the guide's ε = 1e-7: x ← x − η m̂ / (sqrt(ν̂) + ε)."""
+    from jaxopt_edu.optimizers import adam as named_adam
+
+    return named_adam(learning_rate, b1=b1, b2=b2, eps=eps)
+
+
+DEFAULT_OPTIMIZERS: dict = {"gradient_descent": gradient_descent, "momentum": momentum, "adam": adam}
+DEFAULT_LEARNING_RATES = (1e-3, 1e-2, 1e-1)
+DEFAULT_MAX_ITERS = 2000
+
+
+def get_optimizer(name: str) -> OptimizerFactory:
+    """A race optimizer by name: the guide's three, or any named optimizer of jaxopt_edu
+    (`sgd`, `rmsprop`, `adagrad`, ...) with its default hyperparameters."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in ("gd", "gradient_descent"):
+        return gradient_descent
+    if key in DEFAULT_OPTIMIZERS:
+        return DEFAULT_OPTIMIZERS[key]
+    from jaxopt_edu import optimizers as named
+
+    factory = getattr(named, key, None)
+    if key.startswith("_") or not callable(factory) or key in ("chain", "identity"):
+        available = sorted(set(DEFAULT_OPTIMIZERS) | {n for n in named.__all__} if hasattr(named, "__all__")
+                           else set(DEFAULT_OPTIMIZERS) | {"sgd", "adam", "rmsprop", "adagrad"})
+        raise ValueError(f"unknown optimizer {name!r}; choose e.g. one of: {', '.join(available)}.")
+    return lambda learning_rate: factory(learning_rate)
+
+
+class RunState(NamedTuple):
+    iteration: jax.Array  # i: iterations done (int32)
+    status: jax.Array  # RUNNING, CONVERGED, EXPLODED or MAX_ITERS (int32)
+    x: jax.Array  # x_i
+    opt_state: object
+    path: jax.Array  # [max_iters + 1, *x.shape]: x_0 ... x_i, NaN after the stop
+
+
+def _run(loss: Callable, factory: OptimizerFactory, learning_rate: jax.Array, x0: jax.Array,
+         max_iters: int) -> RunState:
+    """One run of the convergence test (traceable: jit and vmap it)."""
+    optimizer = factory(learning_rate)
+    grad_fn = jax.grad(loss)
+    path = jnp.full((max_iters + 1,) + x0.shape, jnp.nan, x0.dtype).at[0].set(x0)
+    start = RunState(jnp.zeros([], jnp.int32), jnp.asarray(RUNNING, jnp.int32), x0, optimizer.init(x0), path)
+
+    def still_running(state: RunState):
+        return state.status == RUNNING
+
+    def step(state: RunState) -> RunState:
+        i = state.iteration + 1
+        g = grad_fn(state.x)
+        grad_finite = tree_all_finite(g)
+        updates, opt_state = optimizer.update(g, state.opt_state, state.x)
+        x_new = apply_updates(state.x, updates)
+        x_new = jnp.where(grad_finite, x_new, state.x)
+        opt_state = jax.tree.map(lambda new, old: jnp.where(grad_finite, new, old), opt_state, state.opt_state)
+        status = jnp.select(
+            [~grad_finite | ~tree_all_finite(x_new), jnp.all(x_new == state.x), i >= max_iters],
+            [EXPLODED, CONVERGED, MAX_ITERS],
+            RUNNING,
+        ).astype(jnp.int32)
+        path = jax.lax.dynamic_update_index_in_dim(state.path, x_new, i, axis=0)
+        return RunState(i, status, x_new, opt_state, path)
+
+    return jax.lax.while_loop(still_running, step, start)
+
+
+@dataclasses.dataclass(frozen=True)
+class RaceRun:
+    """How one (optimizer, learning rate) run ended."""
+
+    optimizer: str
+    learning_rate: float
+    outcome: str  # "converged", "exploded" or "max_iters"
+    iterations: int  # the iteration at which it stopped
+    x_final: np.ndarray  # x at the stop (may be non-finite when exploded)
+    path: np.ndarray  # [iterations + 1, *x.shape]: x_0 ... x_final
+
+    def to_record(self) -> dict:
+        """A JSON-ready dict; non-finite coordinates become None (null)."""
+        values = [float(v) if math.isfinite(v) else None for v in np.asarray(self.x_final, np.float64).reshape(-1)]
+        return {
+            "optimizer": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "outcome": self.outcome,
+            "iterations": self.iterations,
+            "x_final": values[0] if np.ndim(self.x_final) == 0 else values,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class RaceResult:
+    function: LossFunction
+    start: np.ndarray
+    max_iters: int
+    runs: tuple  # RaceRun, in (optimizer, learning rate) order
+
+    def to_records(self) -> list:
+        return [run.to_record() for run in self.runs]
+
+    def run(self, optimizer: str, learning_rate: float) -> RaceRun:
+        for run in self.runs:
+            if run.optimizer == optimizer and np.isclose(run.learning_rate, learning_rate, rtol=1e-6, atol=0):
+                return run
+        raise KeyError(f"no run for optimizer {optimizer!r} at learning rate {learning_rate!r}.")
+
+    @property
+    def optimizers(self) -> list:
+        return list(dict.fromkeys(run.optimizer for run in self.runs))
+
+    @property
+    def learning_rates(self) -> list:
+        return list(dict.fromkeys(run.learning_rate for run in self.runs))
+
+    def format_table(self) -> str:
+        """A plain-text table: optimizer, learning rate, outcome, iterations, x_final."""
+        header = ("optimizer", "learning_rate", "outcome", "iterations", "x_final")
+        rows = [header]
+        for run in self.runs:
+            x = np.asarray(run.x_final, np.float64).reshape(-1)
+            rows.append((run.optimizer, f"{run.learning_rate:g}", run.outcome, str(run.iterations),
+                         ", ".join(f"{v:.6g}" for v in x)))
+        widths = [max(len(row[k]) for row in rows) for k in range(len(header))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        return "\n".join(lines)
+
+
+def _as_factories(optimizers) -> dict:
+    if optimizers is None:
+        return dict(DEFAULT_OPTIMIZERS)
+    if isinstance(optimizers, Mapping):
+        items = dict(optimizers)
+    else:
+        items = {}
+        for entry in optimizers:
+            if isinstance(entry, str):
+                items[entry] = get_optimizer(entry)
+            else:
+                raise TypeError(f"give optimizers as names or as a dict name -> factory(learning_rate), got {entry!r}.")
+    if not items:
+        raise ValueError("the race needs at least one optimizer.")
+    for name, factory in items.items():
+        if isinstance(factory, str):
+            items[name] = get_optimizer(factory)
+        elif not callable(factory):
+            raise TypeError(f"optimizer {name!r} must be a factory learning_rate -> GradientTransformation, got {factory!r}.")
+    return items
+
+
+def _check_learning_rates(learning_rates, dtype) -> np.ndarray:
+    rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
+    if rates.size == 0 or not np.all(np.isfinite(rates)) or np.any(rates <= 0):
+        raise ValueError(f"learning_rates must be finite positive numbers, got {learning_rates!r}.")
+    return rates.astype(dtype)
+
+
+def race(
+    function: Union[str, LossFunction] = "quartic",
+    optimizers: Optional[Union[Mapping[str, OptimizerFactory], Sequence[str]]] = None,
+    learning_rates: Sequence[float] = DEFAULT_LEARNING_RATES,
+    start=None,
+    max_iters: int = DEFAULT_MAX_ITERS,
+    dtype=jnp.float32,
+) -> RaceResult:
+    """Runs every optimizer at every learning rate from `start` (one jit, vmapped over rates).
+
+    `function` is a `LossFunction` or its name; `optimizers` a dict name ->
+    `factory(learning_rate) -> GradientTransformation`, or a list of names
+    (`get_optimizer`); defaults: the guide's race (`DEFAULT_OPTIMIZERS`,
+    learning rates 1e-3, 1e-2, 1e-1, the function's start point, 2000 iterations).
+    """
+    function = get_function(function)
+    factories = _as_factories(optimizers)
+    check_positive_int("max_iters", max_iters)
+    rates = _check_learning_rates(learning_rates, dtype)
+    x0 = function.point(start, dtype)
+
+    @jax.jit
+    def run_all(rates, x0):
+        return {
+            name: jax.vmap(lambda rate: _run(function.loss, factory, rate, x0, max_iters))(rates)
+            for name, factory in factories.items()
+        }
+
+    finished = jax.device_get(run_all(jnp.asarray(rates), x0))
+    runs = []
+    for name in factories:
+        state = finished[name]
+        for k, rate in enumerate(rates):
+            iterations = int(state.iteration[k])
+            runs.append(RaceRun(
+                optimizer=name,
+                learning_rate=float(rate),
+                outcome=OUTCOMES[int(state.status[k])],
+                iterations=iterations,
+                x_final=np.asarray(state.x[k]),
+                path=np.asarray(state.path[k][: iterations + 1]),
+            ))
+    return RaceResult(function=function, start=np.asarray(x0), max_iters=max_iters, runs=tuple(runs))
+
+
+def run_one(
+    function: Union[str, LossFunction],
+    optimizer: Union[str, OptimizerFactory],
+    learning_rate: float,
+    start=None,
+    max_iters: int = DEFAULT_MAX_ITERS,
+    dtype=jnp.float32,
+    name: Optional[str] = None,
+) -> RaceRun:
+    """A single run of the convergence test, jitted on its own (no vmap)."""
+    function = get_function(function)
+    factory = get_optimizer(optimizer) if isinstance(optimizer, str) else optimizer
+    check_positive_int("max_iters", max_iters)
+    rate = _check_learning_rates([learning_rate], dtype)[0]
+    x0 = function.point(start, dtype)
+    state = jax.device_get(jax.jit(lambda r, x: _run(function.loss, factory, r, x, max_iters))(jnp.asarray(rate), x0))
+    iterations = int(state.iteration)
+    label = name if name is not None else (optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", "optimizer"))
+    return RaceRun(label, float(rate), OUTCOMES[int(state.status)], iterations, np.asarray(state.x),
+                   np.asarray(state.path[: iterations + 1]))
