@@ -575,3 +575,16 @@ def test_load_dataset_cifar_defaults_hold_out_a_tenth_and_scale_to_minus_one_one
     assert -1.0 <= splits.train.images.min() and splits.train.images.max() <= 1.0
     raw_zero = load_dataset("cifar10", tmp_path, seed=4, normalization="none").train.images
     np.testing.assert_allclose(splits.train.images, raw_zero * 2 - 1, atol=1e-6)
+
+
+def test_cifar_batches_pickled_by_python2_numpy_load(tmp_path):
+    """The official batches name `numpy.core.multiarray._reconstruct` (NumPy 1 module path)."""
+    batches = tiny_cifar_arrays()
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name, batch in batches.items():
+        content = pickle.dumps(batch, protocol=2).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        assert b"numpy.core.multiarray" in content
+        (folder / name).write_bytes(content)
+    raw = cifar10.read_pickled_batches(folder)
+    np.testing.assert_array_equal(raw.test_images, expected_nhwc(batches, ["test_batch"])[0])

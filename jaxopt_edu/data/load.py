@@ -17,6 +17,8 @@ notebook's protocol for CIFAR-10 too, `validation="none"` the tutorial's.
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
+import numpy as np
+
 from jaxopt_edu.data.cifar10 import load_cifar10
 from jaxopt_edu.data.dataset import Splits
 from jaxopt_edu.data.mnist import load_mnist
@@ -61,7 +63,8 @@ def load_dataset(
         verified); when False, or offline, missing files raise DataError
         saying which files to put where.
       limit: keep only the first `limit` examples of the training split (smoke
-        runs); validation and test are unchanged, so they do not depend on it.
+        runs; all of it when it has fewer); validation and test are unchanged,
+        so they do not depend on `limit`.
       normalization: "default" (the table above); None or "none": pixels in
         [0, 1]; or (mean, std), each a float or one float per channel.
       cache: cache decoded pixels of slow sources (CIFAR-10) as an .npz.
@@ -78,7 +81,7 @@ def load_dataset(
     check_validation(validation)
     if validation == "default":
         validation = DEFAULT_VALIDATION[key]
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
         raise ValueError(f"limit must be None or an integer >= 1, got {limit!r}.")
     if not isinstance(download, bool):
         raise ValueError(f"download must be True or False, got {download!r}.")
