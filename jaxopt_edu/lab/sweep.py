@@ -1,0 +1,325 @@
+"""Hyperparameter sweeps: N settings of one model trained at once, in one compiled run.
+
+    result = sweep(create_model("mlp"), jo.adam, {"learning_rate": np.logspace(-4, -1, 16)}, splits,
+                   epochs=1, batch_size=128)
+    print(result.table())
+
+The optimizer is `inject_hyperparams(factory)`, so its hyperparameters are
+arrays in the optimizer state. The sweep stacks N copies of the initial state
+(and N copies of the *same* initial params), writes the N values into
+`state.hyperparams`, and `jax.vmap`s the train step over (params, state)
+while every setting sees the same batches. Epochs, steps and the per-epoch
+validation are `lax.scan`s inside one `jax.jit`: a single compiled program
+trains all N models. `sweep_one_by_one` runs the settings through the same
+code without the vmap, one after the other (what "N separate runs" means in the benchmark).
+
+Models are flax modules called as `model.apply({"params": p}, images,
+train=True)` returning logits; models with mutable collections (BatchNorm
+statistics) are not supported here.
+"""
+
+import dataclasses
+import time
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxopt_edu.base import GradientTransformation, apply_updates
+from jaxopt_edu.data.dataset import Dataset, Splits
+from jaxopt_edu.data.splits import epoch_batches, sequential_batches
+from jaxopt_edu.inject import inject_hyperparams
+from jaxopt_edu.validation import check_positive_int
+
+EVAL_BATCH_SIZE = 1000
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Per-example softmax cross-entropy with integer labels: −log softmax(logits)[label]."""
+    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
+    return -jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=1)[:, 0]
+
+
+def _resolve_factory(optimizer_factory) -> Callable[..., GradientTransformation]:
+    if isinstance(optimizer_factory, str):
+        from jaxopt_edu import optimizers
+
+        factory = getattr(optimizers, optimizer_factory.strip().lower(), None)
+        if factory is None or optimizer_factory.startswith("_") or not callable(factory):
+            raise ValueError(f"unknown optimizer {optimizer_factory!r}; name one of jaxopt_edu's optimizers "
+                             "(sgd, adam, adamw, rmsprop, ...) or pass a factory.")
+        return factory
+    if not callable(optimizer_factory):
+        raise TypeError(f"optimizer_factory must be a factory (**hyperparams -> GradientTransformation) or a name, "
+                        f"got {optimizer_factory!r}.")
+    return optimizer_factory
+
+
+def _settings(hyperparams: Mapping[str, Sequence[float]]) -> dict:
+    if not isinstance(hyperparams, Mapping) or not hyperparams:
+        raise ValueError("hyperparams must be a non-empty dict name -> N values, e.g. {'learning_rate': [1e-3, 1e-2]}.")
+    values = {name: np.asarray(v, np.float32).reshape(-1) for name, v in hyperparams.items()}
+    sizes = {name: v.size for name, v in values.items()}
+    if len(set(sizes.values())) != 1 or 0 in sizes.values():
+        raise ValueError(f"every swept hyperparameter needs the same number N >= 1 of values, got sizes {sizes}.")
+    return values
+
+
+def _train_and_validation(data) -> tuple:
+    if isinstance(data, Splits):
+        validation = data.validation if data.validation.num_examples > 0 else None
+        return data.train, validation
+    if isinstance(data, Dataset):
+        return data, None
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(d, Dataset) or d is None for d in data):
+        return data
+    raise TypeError("data must be Splits (from load_dataset), a Dataset, or a (train, validation) pair of Datasets.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """Per-setting metrics of a sweep; arrays have a leading axis of the N settings."""
+
+    hyperparams: dict  # name -> [N] values
+    step_loss: np.ndarray  # [N, steps]: the training loss of every minibatch
+    train_loss: np.ndarray  # [N, epochs]: mean minibatch loss of each epoch
+    validation_loss: Optional[np.ndarray]  # [N, epochs], or None without validation data
+    validation_accuracy: Optional[np.ndarray]  # [N, epochs]
+    params: Any  # the final params, leading axis N
+    opt_state: Any  # the final optimizer state, leading axis N (telemetry lives here)
+    seconds: float  # wall time of the compiled run, compilation included
+
+    @property
+    def num_settings(self) -> int:
+        return int(self.step_loss.shape[0])
+
+    @property
+    def final_loss(self) -> np.ndarray:
+        """[N]: the last epoch's validation loss when there is validation data, else its train loss."""
+        source = self.validation_loss if self.validation_loss is not None else self.train_loss
+        return source[:, -1]
+
+    def setting(self, index: int) -> dict:
+        return {name: float(values[index]) for name, values in self.hyperparams.items()}
+
+    def records(self) -> list:
+        """One dict per setting: its hyperparameters and final metrics (JSON-ready)."""
+        rows = []
+        for k in range(self.num_settings):
+            row = dict(self.setting(k))
+            row["train_loss"] = float(self.train_loss[k, -1])
+            if self.validation_loss is not None:
+                row["validation_loss"] = float(self.validation_loss[k, -1])
+                row["validation_accuracy"] = float(self.validation_accuracy[k, -1])
+            rows.append(row)
+        return rows
+
+    def table(self) -> str:
+        """A markdown table: one row per setting with its final metrics."""
+        rows = self.records()
+        columns = list(rows[0])
+        lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(" ---: " for _ in columns) + "|"]
+        for row in rows:
+            cells = []
+            for column in columns:
+                value = row[column]
+                cells.append(f"{value:.4g}" if column in self.hyperparams else _metric(value))
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+
+def _metric(value: float) -> str:
+    return f"{value:.4f}" if np.isfinite(value) else str(value)
+
+
+def _batch_plan(seed: int, epochs: int, num_examples: int, batch_size: int, steps_per_epoch: Optional[int]):
+    plan = np.stack([epoch_batches(seed, epoch, num_examples, batch_size) for epoch in range(epochs)])
+    if steps_per_epoch is not None:
+        check_positive_int("steps_per_epoch", steps_per_epoch)
+        if steps_per_epoch > plan.shape[1]:
+            raise ValueError(f"steps_per_epoch={steps_per_epoch} exceeds the {plan.shape[1]} batches of an epoch.")
+        plan = plan[:, :steps_per_epoch]
+    return plan
+
+
+def _program(model, optimizer: GradientTransformation, vectorized: bool, with_validation: bool):
+    """The jitted training run: (params, state, data, plan) -> (params, state, metrics)."""
+
+    def loss_fn(params, images, labels):
+        logits = model.apply({"params": params}, images, train=True)
+        return jnp.mean(cross_entropy(logits, labels))
+
+    def train_step(params, opt_state, images, labels):
+        loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return apply_updates(params, updates), opt_state, loss
+
+    def evaluate(params, images, labels, rows):
+        def batch(totals, row):
+            mask = row >= 0
+            logits = model.apply({"params": params}, images[row], train=False)
+            losses = cross_entropy(logits, labels[row])
+            correct = jnp.argmax(logits, axis=-1) == labels[row]
+            return (totals[0] + jnp.sum(jnp.where(mask, losses, 0.0)),
+                    totals[1] + jnp.sum(jnp.where(mask, correct, 0))), None
+
+        (loss_sum, correct), _ = jax.lax.scan(batch, (jnp.zeros([], jnp.float32), jnp.zeros([], jnp.int32)), rows)
+        count = jnp.sum(rows >= 0)
+        return loss_sum / count, correct.astype(jnp.float32) / count
+
+    if vectorized:
+        train_step = jax.vmap(train_step, in_axes=(0, 0, None, None))
+        evaluate = jax.vmap(evaluate, in_axes=(0, None, None, None))
+
+    @jax.jit
+    def run(params, opt_state, train_images, train_labels, plan, val_images, val_labels, val_rows):
+        def one_epoch(carry, epoch_rows):
+            def one_step(carry, row):
+                params, opt_state = carry
+                params, opt_state, loss = train_step(params, opt_state, train_images[row], train_labels[row])
+                return (params, opt_state), loss
+
+            (params, opt_state), losses = jax.lax.scan(one_step, carry, epoch_rows)
+            if with_validation:
+                metrics = evaluate(params, val_images, val_labels, val_rows)
+            else:
+                metrics = (jnp.zeros(()), jnp.zeros(()))
+            return (params, opt_state), (losses, metrics)
+
+        (params, opt_state), (losses, (val_loss, val_acc)) = jax.lax.scan(one_epoch, (params, opt_state), plan)
+        return params, opt_state, losses, val_loss, val_acc
+
+    return run
+
+
+def _prepare(model, optimizer_factory, hyperparams, data, batch_size, seed, epochs, steps_per_epoch, fixed):
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
+    factory = _resolve_factory(optimizer_factory)
+    values = _settings(hyperparams)
+    fixed = dict(fixed or {})
+    clash = sorted(set(fixed) & set(values))
+    if clash:
+        raise ValueError(f"{clash} appear both in hyperparams (swept) and in fixed_hyperparams.")
+    optimizer = inject_hyperparams(factory)(**{name: float(v[0]) for name, v in values.items()}, **fixed)
+    train, validation = _train_and_validation(data)
+    plan = _batch_plan(seed, epochs, train.num_examples, batch_size, steps_per_epoch)
+    variables = model.init(jax.random.PRNGKey(seed), jnp.asarray(train.images[:1]), train=False)
+    if set(variables) != {"params"}:
+        raise ValueError(f"sweep supports models whose variables are only 'params'; this one also has "
+                         f"{sorted(set(variables) - {'params'})} (BatchNorm statistics are not swept).")
+    injected = jax.eval_shape(optimizer.init, variables["params"]).hyperparams
+    for name in values:
+        if name not in injected:
+            raise ValueError(f"{name!r} cannot be swept: inject_hyperparams keeps it static (pass a float).")
+    device_data = {
+        "train_images": jnp.asarray(train.images), "train_labels": jnp.asarray(train.labels),
+        "plan": jnp.asarray(plan),
+    }
+    if validation is not None:
+        device_data.update(val_images=jnp.asarray(validation.images), val_labels=jnp.asarray(validation.labels),
+                           val_rows=jnp.asarray(sequential_batches(validation.num_examples, EVAL_BATCH_SIZE)))
+    else:
+        device_data.update(val_images=jnp.zeros([0]), val_labels=jnp.zeros([0], jnp.int32),
+                           val_rows=jnp.zeros([0, 1], jnp.int32))
+    return optimizer, values, variables["params"], device_data, validation is not None
+
+
+def _with_hyperparams(state, values: Mapping[str, Any]):
+    """The state with its hyperparams replaced by `values` (arrays, possibly stacked)."""
+    hyperparams = dict(state.hyperparams)
+    for name, value in values.items():
+        hyperparams[name] = jnp.asarray(value, hyperparams[name].dtype)
+    return state._replace(hyperparams=hyperparams)
+
+
+def _result(values, losses, val_loss, val_acc, params, opt_state, seconds, with_validation):
+    """Arrays come with the settings axis first: losses [N, E, S], val_* [N, E]."""
+    losses, val_loss, val_acc = (np.asarray(x) for x in (losses, val_loss, val_acc))
+    return SweepResult(
+        hyperparams={name: np.asarray(v) for name, v in values.items()},
+        step_loss=losses.reshape(losses.shape[0], -1),
+        train_loss=losses.mean(axis=-1),
+        validation_loss=val_loss if with_validation else None,
+        validation_accuracy=val_acc if with_validation else None,
+        params=params,
+        opt_state=opt_state,
+        seconds=seconds,
+    )
+
+
+def sweep(
+    model,
+    optimizer_factory: Union[str, Callable[..., GradientTransformation]],
+    hyperparams: Mapping[str, Sequence[float]],
+    data: Union[Splits, Dataset, tuple],
+    *,
+    epochs: int = 1,
+    batch_size: int = 128,
+    seed: int = 0,
+    steps_per_epoch: Optional[int] = None,
+    fixed_hyperparams: Optional[Mapping[str, Any]] = None,
+) -> SweepResult:
+    """Trains one model with N hyperparameter settings at once (vmap, one compiled run).
+
+    Args:
+      model: a flax module, e.g. `jaxopt_edu.models.create_model("mlp")`.
+      optimizer_factory: a factory such as `jo.adam` (or its name, "adam").
+      hyperparams: name -> N values, the swept hyperparameters (all of length N).
+      data: `Splits` (train, and validation measured after every epoch), or a
+        training `Dataset`.
+      epochs, batch_size, seed: training length, minibatch size, and the seed of
+        the initial params and of the batch order (the same for every setting).
+      steps_per_epoch: only the first steps of each epoch (short benchmarks).
+      fixed_hyperparams: other keyword arguments of the factory, the same for all.
+    """
+    optimizer, values, params, device_data, with_validation = _prepare(
+        model, optimizer_factory, hyperparams, data, batch_size, seed, epochs, steps_per_epoch, fixed_hyperparams)
+    num_settings = next(iter(values.values())).size
+    stack = lambda tree: jax.tree.map(lambda x: jnp.broadcast_to(x, (num_settings,) + jnp.shape(x)), tree)  # noqa: E731
+    stacked_params = stack(params)
+    stacked_state = _with_hyperparams(stack(optimizer.init(params)), values)
+    run = _program(model, optimizer, vectorized=True, with_validation=with_validation)
+    started = time.perf_counter()
+    outputs = jax.block_until_ready(run(stacked_params, stacked_state, **device_data))
+    seconds = time.perf_counter() - started
+    final_params, final_state, losses, val_loss, val_acc = jax.device_get(outputs)
+    # scan stacks epochs (and steps) first: [E, S, N] and [E, N]; put the settings axis first.
+    return _result(values, np.moveaxis(losses, -1, 0), val_loss.T, val_acc.T, final_params, final_state, seconds,
+                   with_validation)
+
+
+def sweep_one_by_one(
+    model,
+    optimizer_factory: Union[str, Callable[..., GradientTransformation]],
+    hyperparams: Mapping[str, Sequence[float]],
+    data: Union[Splits, Dataset, tuple],
+    *,
+    epochs: int = 1,
+    batch_size: int = 128,
+    seed: int = 0,
+    steps_per_epoch: Optional[int] = None,
+    fixed_hyperparams: Optional[Mapping[str, Any]] = None,
+) -> SweepResult:
+    """The same N settings as `sweep`, trained one after the other without vmap.
+
+    Same arguments and result as `sweep`. The training program is compiled
+    once and called N times (the hyperparameters are arguments of it, held in
+    the optimizer state), as N separate runs of one script would do.
+    `seconds` is the total wall time of the N runs, the one compilation
+    included. This is the reference a sweep is checked and timed against.
+    """
+    optimizer, values, params, device_data, with_validation = _prepare(
+        model, optimizer_factory, hyperparams, data, batch_size, seed, epochs, steps_per_epoch, fixed_hyperparams)
+    run = _program(model, optimizer, vectorized=False, with_validation=with_validation)
+    num_settings = next(iter(values.values())).size
+    outputs = []
+    started = time.perf_counter()
+    for k in range(num_settings):
+        state = _with_hyperparams(optimizer.init(params), {name: v[k] for name, v in values.items()})
+        outputs.append(jax.device_get(jax.block_until_ready(run(params, state, **device_data))))
+    seconds = time.perf_counter() - started
+    final_params, final_state, losses, val_loss, val_acc = (
+        jax.tree.map(lambda *xs: np.stack(xs), *parts) for parts in zip(*outputs))
+    return _result(values, losses, val_loss, val_acc, final_params, final_state, seconds, with_validation)
