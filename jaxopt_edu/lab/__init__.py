@@ -1,0 +1,56 @@
+"""The optimizer lab: watch optimizers move, look inside them, sweep them.
+
+    from jaxopt_edu import lab
+    result = lab.race()                         # the guide's convergence race, one jit
+    print(result.format_table())
+    lab.plot_race(result, "race.png")
+
+    tx = lab.telemetry(jo.adam(1e-3), history_size=100)   # statistics in the state
+    lab.latest_stats(state).update_param_ratio
+
+    sweep = lab.sweep(model, jo.adam, {"learning_rate": np.logspace(-4, -1, 16)}, splits)
+    print(sweep.table()); lab.plot_sweep(sweep, "sweep.png")
+
+functions.py  test losses with known minima     race.py       convergence races
+telemetry.py  per-step statistics in the state  sweep.py      vmapped hyperparameter sweeps
+plots.py      PNG figures                       cli_commands.py  the `jaxopt-edu race/sweep/plot-schedule` commands
+"""
+
+from jaxopt_edu.lab.functions import (
+    FUNCTIONS,
+    LossFunction,
+    beale,
+    get_function,
+    ill_conditioned_quadratic,
+    log_loss_grid,
+    quartic,
+    rosenbrock,
+    saddle,
+)
+from jaxopt_edu.lab.plots import (
+    plot_loss_curves,
+    plot_race,
+    plot_schedule,
+    plot_sweep,
+    plot_telemetry,
+    schedule_values,
+)
+from jaxopt_edu.lab.race import (
+    DEFAULT_LEARNING_RATES,
+    DEFAULT_MAX_ITERS,
+    DEFAULT_OPTIMIZERS,
+    RaceResult,
+    RaceRun,
+    get_optimizer,
+    race,
+    run_one,
+)
+from jaxopt_edu.lab.sweep import SweepResult, sweep, sweep_one_by_one
+from jaxopt_edu.lab.telemetry import (
+    TelemetryState,
+    TelemetryStats,
+    compute_stats,
+    latest_stats,
+    stats_history,
+    telemetry,
+)
