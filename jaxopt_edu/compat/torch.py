@@ -1,0 +1,47 @@
+"""`jo.torch`: torch.optim's optimizers and LR schedulers, as faithful JAX ports.
+
+    import jaxopt_edu as jo
+    tx = jo.torch.SGD(lr=jo.torch.StepLR(0.1, step_size=30), momentum=0.9, weight_decay=5e-4)
+
+Optimizers (compat/torch_optim.py) take the torch class's arguments minus
+`params` and return a GradientTransformation with torch's trajectory;
+schedulers (compat/torch_lr_scheduler.py) take the optimizer's lr first and
+return a schedule `count -> lr` to pass as `lr`. Both files' docstrings say
+how torch's rules differ from optax's namesakes.
+
+This module only re-exports. (It is named `torch` but never imports PyTorch.)
+"""
+
+from jaxopt_edu.compat.torch_lr_scheduler import (
+    SWALR,
+    CosineAnnealingLR,
+    ExponentialLR,
+    LinearLR,
+    MultiStepLR,
+    OneCycleLR,
+    OneCycleMomentum,
+    StepLR,
+)
+from jaxopt_edu.compat.torch_optim import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
+
+__all__ = [
+    # optimizers
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adagrad",
+    "Adadelta",
+    "RMSprop",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    # learning-rate schedulers
+    "StepLR",
+    "MultiStepLR",
+    "ExponentialLR",
+    "CosineAnnealingLR",
+    "LinearLR",
+    "OneCycleLR",
+    "OneCycleMomentum",
+    "SWALR",
+]
