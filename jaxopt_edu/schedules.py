@@ -4,7 +4,9 @@
 `schedule(0)`. Every schedule here takes a Python int or an int32 array
 (also traced, under `jit` or `vmap`) and returns a float32 scalar array.
 Arguments are checked when the schedule is built: a bad one raises a
-`ValueError` naming it.
+`ValueError` naming it. Step counts and boundaries are Python ints; values
+(init_value, peak_value, decay_rate, ...) may also be traced arrays, so a
+sweep can `vmap` over them (their checks then wait for concrete values).
 
     import jaxopt_edu as jo
     lr = jo.schedules.warmup_cosine_decay(0.0, 1e-3, warmup_steps=500, decay_steps=10_000)
@@ -26,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_edu.base import Schedule
-from jaxopt_edu.validation import check_in_range, check_positive, check_positive_int
+from jaxopt_edu.validation import check_in_range, check_positive, check_positive_int, concrete_scalar
 
 __all__ = [
     "constant",
@@ -44,7 +46,9 @@ __all__ = [
 # ---- argument checks ----------------------------------------------------------
 
 def _check_number(name: str, value: Any) -> None:
-    """A finite real scalar (a Python number or a 0-d / 1-element array)."""
+    """A finite real scalar (a Python number or a 0-d / 1-element array); traced values pass."""
+    if isinstance(value, jax.core.Tracer):  # a schedule built inside jit / vmap (a sweep)
+        return
     if isinstance(value, bool) or callable(value):
         raise TypeError(f"{name} must be a number, got {value!r}.")
     array = np.asarray(value)
@@ -144,12 +148,14 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
     _check_non_negative_int("transition_begin", transition_begin)
     if end_value is not None:
         _check_number("end_value", end_value)
-        if decay_rate < 1 and end_value > init_value:
+    rate, init, end = (concrete_scalar(x) for x in (decay_rate, init_value, end_value))
+    if None not in (rate, init, end):
+        if rate < 1 and end > init:
             raise ValueError(
                 f"end_value must be <= init_value when decay_rate < 1 (it is the floor the value "
                 f"decays to), got end_value={end_value!r}, init_value={init_value!r}."
             )
-        if decay_rate > 1 and end_value < init_value:
+        if rate > 1 and end < init:
             raise ValueError(
                 f"end_value must be >= init_value when decay_rate > 1 (it is the ceiling the value "
                 f"grows to), got end_value={end_value!r}, init_value={init_value!r}."
@@ -162,8 +168,8 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
         else:
             exponent = elapsed.astype(jnp.float32) / transition_steps
         value = init_value * jnp.power(jnp.float32(decay_rate), exponent)
-        if end_value is not None:
-            value = jnp.maximum(value, end_value) if decay_rate < 1 else jnp.minimum(value, end_value)
+        if end_value is not None:  # a floor when decaying, a ceiling when growing
+            value = jnp.where(decay_rate < 1, jnp.maximum(value, end_value), jnp.minimum(value, end_value))
         return _as_value(value)
 
     return schedule

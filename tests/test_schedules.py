@@ -78,6 +78,21 @@ def test_warmup_cosine_without_warmup_is_the_cosine_from_the_peak():
                                _values(S.cosine_decay(1.0, 100, alpha=0.1)), rtol=1e-6, atol=1e-7)
 
 
+def test_values_may_be_traced_so_a_sweep_can_vmap_over_them():
+    counts = jnp.arange(0, 40, 3)
+
+    def curves(peak, rate):
+        return (S.warmup_cosine_decay(0.0, peak, 5, 30, end_value=0.1 * peak)(counts),
+                S.exponential_decay(peak, 4, rate, end_value=0.05)(counts))
+
+    peaks, rates = jnp.asarray([0.1, 0.5, 1.0]), jnp.asarray([0.5, 0.9, 0.99])
+    swept = jax.jit(jax.vmap(curves))(peaks, rates)
+    for member in range(3):
+        alone = curves(float(peaks[member]), float(rates[member]))
+        for got, want in zip(swept, alone):
+            np.testing.assert_allclose(got[member], want, rtol=1e-6)
+
+
 def test_per_epoch_holds_the_epoch_value_for_the_whole_epoch():
     by_epoch = S.exponential_decay(0.1, 1, 0.5)  # torch ExponentialLR(gamma=0.5), indexed by epoch
     stepped = S.per_epoch(by_epoch, steps_per_epoch=7)
