@@ -190,8 +190,11 @@ def sweep_values(spec: Any) -> np.ndarray:
                      f"{{linspace: [a, b, N]}}, got {spec!r}.")
 
 
-def run_sweep_config(config: Mapping, data_dir: Optional[str] = None, out: Optional[Path] = None):
-    """Runs the sweep a config describes (see the module docstring); writes sweep.json/.md/.png to `out`."""
+def run_sweep_config(config: Mapping, data_dir: Optional[str] = None, out: Optional[Path] = None, splits=None):
+    """Runs the sweep a config describes (see the module docstring); writes sweep.json/.md/.png to `out`.
+
+    `splits` (a `Splits`) replaces the config's dataset, e.g. for tests on tiny data.
+    """
     from jaxopt_edu.data import load_dataset
     from jaxopt_edu.lab.sweep import sweep
     from jaxopt_edu.models import create_model
@@ -205,7 +208,8 @@ def run_sweep_config(config: Mapping, data_dir: Optional[str] = None, out: Optio
     if "data_dir" in dataset_kwargs and data_dir is None:
         data_dir = dataset_kwargs.pop("data_dir")
     dataset_kwargs.pop("data_dir", None)
-    splits = load_dataset(dataset_name, data_dir, seed=int(config.get("seed", 0)), **dataset_kwargs)
+    if splits is None:
+        splits = load_dataset(dataset_name, data_dir, seed=int(config.get("seed", 0)), **dataset_kwargs)
     model = create_model(model_name, num_classes=splits.num_classes, **model_kwargs)
     result = sweep(
         model, optimizer_name, swept, splits,
