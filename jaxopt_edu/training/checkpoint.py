@@ -1,0 +1,87 @@
+"""Checkpoints with orbax, and resuming from the latest one.
+
+`OUT/checkpoints/<epoch>/` holds, per saved epoch,
+
+    state/   the training pytree (TrainState, SWA average ...), orbax's StandardSave
+    meta/    JSON: completed epochs, metrics history, early-stopping state,
+             and the run's signature (model, batch size, seed, ...)
+
+Orbax writes each checkpoint into `<epoch>.orbax-checkpoint-tmp-<time>/` and
+renames it to `<epoch>/` only once every file is written, so a run killed
+mid-save leaves no half checkpoint under a final name (`latest_epoch` never
+sees it, and the next manager start removes the leftover). Saves here are
+synchronous: `save` returns once the checkpoint is final.
+
+Restoring needs a template: a pytree with the same structure, shapes and
+dtypes (the freshly initialised state of the same run). A checkpoint of a
+different run (another model, optimizer, batch size, ...) raises
+`CheckpointMismatchError` saying what differs.
+"""
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import orbax.checkpoint as ocp
+
+CHECKPOINT_DIR = "checkpoints"
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoints in an output directory belong to a different run."""
+
+
+class Checkpoints:
+    """Saves and restores (pytree, JSON meta) pairs in `directory`, one per epoch.
+
+    `max_to_keep` newest checkpoints are kept (None keeps all).
+    """
+
+    def __init__(self, directory: Union[str, Path], max_to_keep: Optional[int] = 2):
+        self.directory = Path(directory).absolute()
+        options = ocp.CheckpointManagerOptions(
+            max_to_keep=max_to_keep,
+            create=True,
+            enable_async_checkpointing=False,
+            cleanup_tmp_directories=True,
+        )
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+    def latest_epoch(self) -> Optional[int]:
+        """The newest finished checkpoint's epoch, or None when there is none."""
+        return self._manager.latest_step()
+
+    def all_epochs(self) -> list:
+        return sorted(self._manager.all_steps())
+
+    def save(self, epoch: int, tree: Any, meta: dict) -> None:
+        """Writes the checkpoint of `epoch` (replacing none: epochs only grow)."""
+        self._manager.save(
+            epoch,
+            args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
+            force=True,
+        )
+        self._manager.wait_until_finished()
+
+    def restore_meta(self, epoch: int) -> dict:
+        """The JSON part alone (to check the run's signature before the arrays)."""
+        restored = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        return restored["meta"]
+
+    def restore(self, epoch: int, template: Any) -> tuple:
+        """(tree, meta) of `epoch`; the tree takes `template`'s structure, shapes and dtypes."""
+        try:
+            restored = self._manager.restore(
+                epoch,
+                args=ocp.args.Composite(state=ocp.args.StandardRestore(template), meta=ocp.args.JsonRestore()),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CheckpointMismatchError(
+                f"The checkpoint {self.directory / str(epoch)} does not fit this run's state "
+                f"({first_line}). It was written by a different model or optimizer: use another "
+                f"output directory, or delete {self.directory} to start afresh."
+            ) from error
+        return restored["state"], restored["meta"]
+
+    def close(self) -> None:
+        self._manager.close()

@@ -1,0 +1,62 @@
+"""Evaluation: mean loss and accuracy over every example of a data set.
+
+The data set is cut into fixed-size batches (`sequential_batches`: the last
+one padded with index -1), scanned in one compiled loop, and masked, so every
+example counts exactly once and only one batch shape is compiled:
+
+    loss     = Σ_i m_i ℓ_i / Σ_i m_i
+    accuracy = Σ_i m_i correct_i / Σ_i m_i        m_i = [index_i ≥ 0]
+
+The model runs with `train=False` (BatchNorm uses its running averages).
+"""
+
+from typing import Any, Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxopt_edu.data.splits import sequential_batches
+from jaxopt_edu.training.losses import correct_predictions, softmax_cross_entropy
+from jaxopt_edu.validation import check_positive_int
+
+
+class Evaluation(NamedTuple):
+    loss: float
+    accuracy: float
+    num_examples: int
+
+
+def make_evaluate(model: Any, batch_size: int = 1000) -> Callable[[Any, Any, Any], Optional[Evaluation]]:
+    """`evaluate(variables, images, labels) -> Evaluation`, or None for zero examples.
+
+    `variables` is what `model.apply` takes ({"params": ..., maybe
+    "batch_stats": ...}); `images`/`labels` a whole data set (on the device
+    ideally). Compiled once per data-set size.
+    """
+    check_positive_int("batch_size", batch_size)
+
+    @jax.jit
+    def totals(variables, images, labels, batch_indices):
+        def body(carry, indices):
+            loss_sum, correct_sum = carry
+            mask = (indices >= 0).astype(jnp.float32)
+            logits = model.apply(variables, images[indices], train=False)
+            batch_labels = labels[indices]
+            loss_sum += jnp.sum(mask * softmax_cross_entropy(logits, batch_labels))
+            correct_sum += jnp.sum(mask * correct_predictions(logits, batch_labels))
+            return (loss_sum, correct_sum), None
+
+        zero = jnp.zeros([], jnp.float32)
+        (loss_sum, correct_sum), _ = lax.scan(body, (zero, zero), batch_indices)
+        return loss_sum, correct_sum
+
+    def evaluate(variables, images, labels) -> Optional[Evaluation]:
+        num_examples = int(labels.shape[0])
+        if num_examples == 0:
+            return None
+        batch_indices = sequential_batches(num_examples, min(batch_size, num_examples))
+        loss_sum, correct_sum = jax.device_get(totals(variables, images, labels, batch_indices))
+        return Evaluation(float(loss_sum) / num_examples, float(correct_sum) / num_examples, num_examples)
+
+    return evaluate
