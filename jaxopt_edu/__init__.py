@@ -34,8 +34,34 @@ from jaxopt_edu.combine import (
 from jaxopt_edu.tree_utils import TreeMismatchError, tree_global_norm
 
 # --- transforms (scaling, momentum, adaptive) ---------------------------------
+from jaxopt_edu.transforms.adaptive import (
+    ScaleByAdadeltaState,
+    ScaleByAdagradState,
+    ScaleByRmsState,
+    ScaleByStddevState,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_rms,
+    scale_by_stddev,
+)
+from jaxopt_edu.transforms.adaptive_adam import (
+    ScaleByAdamaxState,
+    ScaleByAdamState,
+    ScaleByAmsgradState,
+    ScaleByNadamState,
+    scale_by_adam,
+    scale_by_adamax,
+    scale_by_amsgrad,
+    scale_by_nadam,
+    scale_by_radam,
+)
+from jaxopt_edu.transforms.adaptive_lion import ScaleByLionState, scale_by_lion
+from jaxopt_edu.transforms.momentum import EmaState, TraceState, ema, trace
+from jaxopt_edu.transforms.scaling import ScaleByScheduleState, scale, scale_by_learning_rate, scale_by_schedule
+from jaxopt_edu.transforms.weight_decay import add_decayed_weights
 # --- transforms (weight decay, clipping, wrappers) ----------------------------
 # --- schedules and inject_hyperparams -----------------------------------------
 # --- named optimizers ---------------------------------------------------------
+from jaxopt_edu.optimizers import adadelta, adagrad, adam, adamax, adamw, amsgrad, lion, nadam, radam, rmsprop, sgd
 # --- averaging ----------------------------------------------------------------
 # --- compat modules (jo.torch, jo.keras) --------------------------------------
