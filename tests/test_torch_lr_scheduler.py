@@ -284,3 +284,20 @@ def test_per_epoch_steps_a_torch_scheduler_once_an_epoch():
     expected = [0.1] * 6 + [0.05] * 6 + [0.025]
     np.testing.assert_allclose(values, expected, rtol=1e-6)
     assert math.isclose(float(stepped(12)), 0.025, rel_tol=1e-6)
+
+
+def test_the_learning_rate_may_be_vmapped_for_a_sweep():
+    """base_lr (max_lr for OneCycleLR) enters linearly, so a batch of them gives a batch of schedules."""
+    lrs = jnp.asarray([0.1, 0.4])
+    builders = {
+        "StepLR": lambda lr: sched.StepLR(lr, step_size=3),
+        "CosineAnnealingLR": lambda lr: sched.CosineAnnealingLR(lr, T_max=4, eta_min=0.01),
+        "OneCycleLR": lambda lr: sched.OneCycleLR(lr, total_steps=10),
+        "SWALR": lambda lr: sched.SWALR(lr, 0.05, anneal_epochs=3),
+    }
+    for name, build in builders.items():
+        swept = jax.jit(jax.vmap(lambda lr: build(lr)(jnp.arange(8))))(lrs)
+        one_by_one = np.stack([np.asarray(build(float(lr))(jnp.arange(8))) for lr in lrs])
+        np.testing.assert_allclose(np.asarray(swept), one_by_one, rtol=1e-6, err_msg=name)
+    with pytest.raises(TypeError, match="gamma"):
+        jax.vmap(lambda gamma: sched.ExponentialLR(0.1, gamma)(3))(jnp.asarray([0.5, 0.9]))

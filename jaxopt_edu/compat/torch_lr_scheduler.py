@@ -59,7 +59,7 @@ def _check_number(name: str, value: Any) -> None:
             "the optimizer's learning rate as a number; to run schedules one after the "
             "other use jo.schedules.join."
         )
-    if isinstance(value, jax.core.Tracer):  # a traced hyperparameter: checked by nobody, used as is
+    if isinstance(value, jax.core.Tracer):  # traced (e.g. vmapped for a sweep): used as is, unchecked
         return
     if isinstance(value, bool):
         raise TypeError(f"{name} must be a number, got {value!r}.")
@@ -68,6 +68,15 @@ def _check_number(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be a scalar number, got {value!r}.")
     if not math.isfinite(float(array.reshape(()))):
         raise ValueError(f"{name} must be finite, got {value!r}.")
+
+
+def _check_gamma(gamma: Any) -> None:
+    """A decay factor known at build time (its logarithm is taken in float64 there)."""
+    if isinstance(gamma, jax.core.Tracer):
+        raise TypeError("gamma must be a concrete number, not a traced value: it is folded into "
+                        "the schedule when the schedule is built.")
+    _check_number("gamma", gamma)
+    check_non_negative("gamma", gamma)
 
 
 def _check_base_lr(base_lr: Any) -> None:
@@ -117,8 +126,7 @@ def StepLR(base_lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     """
     _check_base_lr(base_lr)
     check_positive_int("step_size", step_size)
-    _check_number("gamma", gamma)
-    check_non_negative("gamma", gamma)
+    _check_gamma(gamma)
 
     def schedule(count):
         decays = _as_count(count) // step_size
@@ -138,8 +146,7 @@ def MultiStepLR(base_lr: float, milestones: Iterable[int], gamma: float = 0.1) -
     milestones = list(milestones)
     for index, milestone in enumerate(milestones):
         _check_non_negative_int(f"milestones[{index}]", milestone)
-    _check_number("gamma", gamma)
-    check_non_negative("gamma", gamma)
+    _check_gamma(gamma)
     sorted_milestones = jnp.asarray(sorted(milestones), jnp.int32)
 
     def schedule(count):
@@ -156,8 +163,7 @@ def ExponentialLR(base_lr: float, gamma: float) -> Schedule:
     η₀ = `base_lr`, γ = `gamma` (≥ 0; torch gives no default, nor does this).
     """
     _check_base_lr(base_lr)
-    _check_number("gamma", gamma)
-    check_non_negative("gamma", gamma)
+    _check_gamma(gamma)
 
     def schedule(count):
         return _as_value(base_lr * _power_of(float(gamma), _as_count(count)))
