@@ -265,7 +265,7 @@ def _one_cycle_total_steps(total_steps, epochs, steps_per_epoch) -> int:
 
 def _one_cycle(values: dict, total_steps: int, pct_start: float, anneal_strategy: str,
                three_phase: bool, after_end: float) -> Schedule:
-    """torch's OneCycleLR phase walk over named `values` (start, peak, low, end).
+    """torch's OneCycleLR phase walk over the named `values` "start", "peak" and "end".
 
     Phases are (end_step, start name, end name); a count uses the first phase
     whose end_step it does not exceed, else the last, and anneals with
