@@ -25,6 +25,7 @@ learning rates 1e-3, 1e-2, 1e-1, for
 """
 
 import dataclasses
+import functools
 import math
 from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
@@ -218,6 +219,21 @@ def _check_learning_rates(learning_rates) -> np.ndarray:
     return rates
 
 
+@functools.lru_cache(maxsize=32)
+def _race_program(loss: Callable, factories: tuple, max_iters: int):
+    """The jitted race: (rates [R], x0) -> {name: RunState batched over R}; cached so that
+    racing the same function and optimizers again reuses the compiled program."""
+
+    @jax.jit
+    def run_all(rates, x0):
+        return {
+            name: jax.vmap(lambda rate, factory=factory: _run(loss, factory, rate, x0, max_iters))(rates)
+            for name, factory in factories
+        }
+
+    return run_all
+
+
 def race(
     function: Union[str, LossFunction] = "quartic",
     optimizers: Optional[Union[Mapping[str, OptimizerFactory], Sequence[str]]] = None,
@@ -239,13 +255,10 @@ def race(
     rates = _check_learning_rates(learning_rates)  # as given (float64), for the labels
     x0 = function.point(start, dtype)
 
-    @jax.jit
-    def run_all(rates, x0):
-        return {
-            name: jax.vmap(lambda rate: _run(function.loss, factory, rate, x0, max_iters))(rates)
-            for name, factory in factories.items()
-        }
-
+    try:
+        run_all = _race_program(function.loss, tuple(factories.items()), max_iters)
+    except TypeError:  # an unhashable factory: compile without the cache
+        run_all = _race_program.__wrapped__(function.loss, tuple(factories.items()), max_iters)
     finished = jax.device_get(run_all(jnp.asarray(rates, dtype), x0))
     runs = []
     for name in factories:
