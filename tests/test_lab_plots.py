@@ -56,7 +56,7 @@ def test_sweep_plot(tmp_path):
     result = SweepResult(
         hyperparams={"learning_rate": rates}, step_loss=losses.reshape(4, 20), train_loss=losses.mean(-1),
         validation_loss=losses[:, :, -1], validation_accuracy=np.full((4, 1), 0.5), params=None, opt_state=None,
-        seconds=1.0)
+        seconds=1.0, compile_seconds=1.0)
     assert_png(lab.plot_sweep(result, tmp_path / "sweep.png"))
 
 

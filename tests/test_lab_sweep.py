@@ -66,7 +66,7 @@ def test_results_table_and_records(vmapped_and_separate):
     table = vmapped.table().splitlines()
     assert table[0] == "| learning_rate | train_loss | validation_loss | validation_accuracy |"
     assert len(table) == 2 + 3 and table[3].startswith("| 0.05 |")
-    assert vmapped.seconds > 0
+    assert vmapped.seconds > 0 and vmapped.compile_seconds > 0
 
 
 def test_two_hyperparameters_and_steps_per_epoch_without_validation():

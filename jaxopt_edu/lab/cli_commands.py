@@ -220,7 +220,8 @@ def run_sweep_config(config: Mapping, data_dir: Optional[str] = None, out: Optio
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.json").write_text(json.dumps({"seconds": result.seconds, "settings": result.records()},
+        (out / "sweep.json").write_text(json.dumps({"seconds": result.seconds, "compile_seconds": result.compile_seconds,
+                                                    "settings": result.records()},
                                                    indent=2) + "\n")
         (out / "sweep.md").write_text(result.table() + "\n")
         plots.plot_sweep(result, out / "sweep.png")
@@ -238,7 +239,8 @@ def sweep_command(args: argparse.Namespace) -> int:
     config = yaml.safe_load(Path(args.config).read_text())
     result = run_sweep_config(config, args.data_dir, Path(args.out))
     print(result.table())
-    print(f"{result.num_settings} settings in one compiled run: {result.seconds:.1f} s (compilation included)")
+    print(f"{result.num_settings} settings in one compiled run: {result.seconds:.1f} s "
+          f"(+ {result.compile_seconds:.1f} s compilation)")
     print(f"wrote {Path(args.out) / 'sweep.json'}, sweep.md and sweep.png")
     return 0
 
