@@ -1,0 +1,260 @@
+"""The experiment config: its keys, their types and defaults, checked strictly.
+
+    name: mnist_mlp_adam            # optional; default: the file's name
+    seed: 0                         # model initialisation, batch order, validation split
+    data:
+      name: mnist                   # mnist | cifar10
+      validation: default           # default | test_half | none | a fraction in (0, 1)
+      limit: null                   # keep only the first N training examples
+      dir: null                     # data directory (--data-dir overrides it)
+      download: true
+    model:
+      name: mlp                     # mlp | lenet | resnet, plus that model's fields
+    training:
+      epochs: 10
+      batch_size: 1024
+      eval_batch_size: 1000
+      checkpoint_every: 10          # null: only after the last epoch
+      early_stopping: null          # or {patience: 5, min_delta: 0.0, monitor: validation_loss}
+      progress: true
+    optimizer: {name: adam, learning_rate: 1.0e-3}   # see factories.py
+    swa: null                       # or {start_epoch: 6, swa_lr: 0.05, anneal_epochs: 10, anneal_strategy: cos}
+    variants:                       # for `jaxopt-edu compare`: label -> overrides (dotted keys)
+      sgd: {optimizer: {name: sgd, learning_rate: 0.1}}
+
+`validate(raw)` returns the config with every default filled in, or raises
+`ConfigError` naming the first bad key: unknown keys (with the closest valid
+one), wrong types, bad values (the optimizer and its schedules are built once
+to let their factories check every value).
+"""
+
+import copy
+import dataclasses
+from typing import Any, Mapping, Optional
+
+from jaxopt_edu.config.errors import ConfigError, join_key, unknown_key_error, unknown_name_error
+from jaxopt_edu.config.factories import build_optimizer
+
+REQUIRED = object()
+DATASETS = ("mnist", "cifar10")
+VALIDATION_CHOICES = ("default", "test_half", "none")
+MONITORS = ("validation_loss", "validation_accuracy", "train_loss")
+ANNEAL_STRATEGIES = ("cos", "linear")
+# Sections a compare variant may change: the variants share data, model and seed.
+VARIANT_SECTIONS = ("optimizer", "training", "swa")
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    kind: str  # int | number | bool | str | choice | validation | section
+    default: Any = REQUIRED
+    minimum: Optional[float] = None
+    choices: tuple = ()
+    nullable: bool = False
+    fields: Optional[dict] = None  # for kind "section"
+
+
+def _check(key: str, field: Field, value: Any) -> Any:
+    if value is None:
+        if field.nullable:
+            return None
+        raise ConfigError(key, "must not be null")
+    kind = field.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {value!r}")
+    elif kind == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        value = float(value)
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {value!r}")
+    elif kind == "choice":
+        if value not in field.choices:
+            raise unknown_name_error(key, value, field.choices, "value")
+    elif kind == "validation":
+        if isinstance(value, str):
+            if value not in VALIDATION_CHOICES:
+                raise unknown_name_error(key, value, VALIDATION_CHOICES, "value")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value < 1.0:
+            raise ConfigError(key, f"expected one of {', '.join(VALIDATION_CHOICES)} or a fraction in (0, 1), got {value!r}")
+        else:
+            value = float(value)
+    elif kind == "section":
+        return check_section(key, field.fields, value)
+    if field.minimum is not None and value < field.minimum:
+        raise ConfigError(key, f"must be >= {field.minimum:g}, got {value!r}")
+    return value
+
+
+def check_section(key: str, fields: Mapping[str, Field], raw: Any) -> dict:
+    """`raw` checked against `fields`: no unknown keys, every required one, defaults filled."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(key, f"expected a mapping of {', '.join(fields)}, got {raw!r}")
+    for name in raw:
+        if name not in fields:
+            raise unknown_key_error(join_key(key, str(name)), str(name), fields)
+    result = {}
+    for name, field in fields.items():
+        if name in raw:
+            result[name] = _check(join_key(key, name), field, raw[name])
+        elif field.default is REQUIRED:
+            raise ConfigError(join_key(key, name), f"missing (required in {key or 'the config'})")
+        else:
+            result[name] = copy.deepcopy(field.default)
+    return result
+
+
+EARLY_STOPPING = {
+    "patience": Field("int", REQUIRED, minimum=1),
+    "min_delta": Field("number", 0.0, minimum=0.0),
+    "monitor": Field("choice", "validation_loss", choices=MONITORS),
+}
+DATA = {
+    "name": Field("choice", REQUIRED, choices=DATASETS),
+    "validation": Field("validation", "default"),
+    "limit": Field("int", None, minimum=1, nullable=True),
+    "dir": Field("str", None, nullable=True),
+    "download": Field("bool", True),
+}
+TRAINING = {
+    "epochs": Field("int", 10, minimum=1),
+    "batch_size": Field("int", REQUIRED, minimum=1),
+    "eval_batch_size": Field("int", 1000, minimum=1),
+    "checkpoint_every": Field("int", 10, minimum=1, nullable=True),
+    "early_stopping": Field("section", None, nullable=True, fields=EARLY_STOPPING),
+    "progress": Field("bool", True),
+}
+SWA = {
+    "start_epoch": Field("int", REQUIRED, minimum=1),
+    "swa_lr": Field("number", REQUIRED, minimum=0.0),
+    "anneal_epochs": Field("int", 10, minimum=0),
+    "anneal_strategy": Field("choice", "cos", choices=ANNEAL_STRATEGIES),
+    "update_bn": Field("bool", True),
+}
+TOP = {
+    "name": Field("str", None, nullable=True),
+    "description": Field("str", None, nullable=True),
+    "seed": Field("int", 0, minimum=0),
+    "data": Field("section", REQUIRED, fields=DATA),
+    "model": Field("model", REQUIRED),
+    "training": Field("section", REQUIRED, fields=TRAINING),
+    "optimizer": Field("optimizer", REQUIRED),
+    "swa": Field("section", None, nullable=True, fields=SWA),
+    "variants": Field("variants", None, nullable=True),
+}
+
+
+def check_model(raw: Any, key: str = "model") -> dict:
+    from jaxopt_edu.models.registry import MODELS
+
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, Mapping) or "name" not in raw:
+        raise ConfigError(key, f"expected a mapping with a 'name' ({', '.join(sorted(MODELS))}), got {raw!r}")
+    name = raw["name"]
+    if name not in MODELS:
+        raise unknown_name_error(join_key(key, "name"), name, MODELS, "model")
+    fields = {f.name for f in dataclasses.fields(MODELS[name]) if f.init} - {"parent", "name", "num_classes", "dtype"}
+    for field in raw:
+        if field != "name" and field not in fields:
+            raise unknown_key_error(join_key(key, str(field)), str(field), sorted(fields | {"name"}))
+    model = dict(raw)
+    try:
+        from jaxopt_edu.models import create_model
+
+        create_model(name, **{k: v for k, v in model.items() if k != "name"})
+    except (ValueError, TypeError) as error:
+        raise ConfigError(key, str(error)) from None
+    return model
+
+
+def set_dotted(config: dict, dotted: str, value: Any) -> None:
+    """config[a][b] = value for "a.b" (missing mappings made)."""
+    node = config
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def apply_variant(config: Mapping, label: str, overrides: Mapping) -> dict:
+    """A copy of `config` (without its variants) with a variant's dotted overrides applied."""
+    variant = copy.deepcopy({k: v for k, v in config.items() if k != "variants"})
+    for dotted, value in overrides.items():
+        set_dotted(variant, str(dotted), copy.deepcopy(value))
+    return variant
+
+
+def _check_variants(raw: Any, config: dict) -> Optional[dict]:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not raw:
+        raise ConfigError("variants", f"expected a mapping: label -> overrides, got {raw!r}")
+    checked = {}
+    for label, overrides in raw.items():
+        key = f"variants.{label}"
+        if overrides is None:
+            overrides = {}
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(key, f"expected a mapping of overrides (e.g. {{optimizer: {{name: sgd, learning_rate: 0.1}}}}), got {overrides!r}")
+        for dotted in overrides:
+            section = str(dotted).split(".", 1)[0]
+            if section not in VARIANT_SECTIONS:
+                raise ConfigError(f"{key}.{dotted}", f"a variant may change only {', '.join(VARIANT_SECTIONS)}: "
+                                  "the variants of a comparison share data, model and seed")
+        try:
+            validate(apply_variant(config, str(label), overrides))
+        except ConfigError as error:
+            raise ConfigError(key, str(error).removeprefix("config error: ")) from None
+        checked[str(label)] = dict(overrides)
+    return checked
+
+
+def validate(raw: Any) -> dict:
+    """The config with defaults filled in, or ConfigError naming the first bad key."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("", f"a config is a mapping of {', '.join(TOP)}, got {raw!r}")
+    plain = {name: field for name, field in TOP.items() if field.kind not in ("model", "optimizer", "variants")}
+    for name in raw:
+        if name not in TOP:
+            raise unknown_key_error(str(name), str(name), TOP)
+    config = check_section("", plain, {k: v for k, v in raw.items() if k not in ("model", "optimizer", "variants")})
+    for name in ("model", "optimizer"):
+        if name not in raw:
+            raise ConfigError(name, "missing (required in the config)")
+    config["model"] = check_model(raw["model"])
+    optimizer = raw["optimizer"]
+    if isinstance(optimizer, str):
+        optimizer = {"name": optimizer}
+    build_optimizer(optimizer, "optimizer", steps_per_epoch=1, adjust_learning_rate=_swa_check(config))
+    config["optimizer"] = copy.deepcopy(dict(optimizer)) if isinstance(optimizer, Mapping) else optimizer
+    config["variants"] = _check_variants(raw.get("variants"), config)
+    return config
+
+
+def _swa_check(config: dict):
+    """With SWA, check that its learning rate can be built over the optimizer's."""
+    swa = config.get("swa")
+    if swa is None:
+        return None
+
+    def adjust(learning_rate):
+        from jaxopt_edu.training.swa import swa_learning_rate
+
+        try:
+            return swa_learning_rate(learning_rate, swa["swa_lr"], swa["start_epoch"], 1,
+                                     swa["anneal_epochs"], swa["anneal_strategy"])
+        except (ValueError, TypeError) as error:
+            raise ConfigError("swa", str(error)) from None
+
+    return adjust
