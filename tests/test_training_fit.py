@@ -180,7 +180,7 @@ def test_swa_averages_the_weights_at_epoch_ends():
     chex.assert_trees_all_equal(result.variables["params"], expected)
 
 
-def test_swa_recomputes_batchnorm_statistics_for_the_average(tmp_path):
+def test_batchnorm_model_trains_and_swa_recomputes_its_statistics(tmp_path):
     model = create_model("resnet", num_classes=3, stage_sizes=(1,), num_filters=4)
     splits = tiny_splits(n_train=32, n_eval=8, channels=3)
     args = {**ARGS, "eval_batch_size": 8}
@@ -188,6 +188,9 @@ def test_swa_recomputes_batchnorm_statistics_for_the_average(tmp_path):
                  swa={"start_epoch": 2}, **args)
     state = result.state
     assert set(state.model_state) == {"batch_stats"}
+    layers = jax.tree.leaves(state.model_state, is_leaf=lambda node: isinstance(node, dict) and "mean" in node)
+    means = [layer["mean"] for layer in layers]
+    assert all(bool(jnp.any(mean != 0)) for mean in means)  # training moved every running mean off its init
     chex.assert_trees_all_equal(result.variables["params"], state.params)  # one epoch averaged: a copy
     batches = [jnp.asarray(splits.train.images[i : i + 16]) for i in (0, 16)]
     expected = update_bn(model, state.variables, batches)["batch_stats"]
@@ -195,3 +198,11 @@ def test_swa_recomputes_batchnorm_statistics_for_the_average(tmp_path):
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), expected, state.model_state["batch_stats"])
     assert all(jax.tree.leaves(changed))  # not the running averages of training
     assert result.test_accuracy == read_json(tmp_path / "metrics.json")["test_accuracy"]
+
+
+def test_progress_bar_shows_epochs_and_losses(capsys):
+    fit(MODEL, TX, SPLITS, epochs=2, **{**ARGS, "progress": True})
+    shown = capsys.readouterr().err
+    assert "2/2" in shown and "loss" in shown and "val_acc" in shown
+    fit(MODEL, TX, SPLITS, epochs=1, **ARGS)
+    assert capsys.readouterr().err == ""

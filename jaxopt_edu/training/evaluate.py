@@ -32,7 +32,8 @@ def make_evaluate(model: Any, batch_size: int = 1000) -> Callable[[Any, Any, Any
 
     `variables` is what `model.apply` takes ({"params": ..., maybe
     "batch_stats": ...}); `images`/`labels` a whole data set (on the device
-    ideally). Compiled once per data-set size.
+    ideally). Compiled once per data-set size; `evaluate.compile(variables,
+    images, labels)` does it ahead of time (so epoch timings exclude it).
     """
     check_positive_int("batch_size", batch_size)
 
@@ -51,12 +52,21 @@ def make_evaluate(model: Any, batch_size: int = 1000) -> Callable[[Any, Any, Any
         (loss_sum, correct_sum), _ = lax.scan(body, (zero, zero), batch_indices)
         return loss_sum, correct_sum
 
+    def batches_for(labels):
+        num_examples = int(labels.shape[0])
+        return sequential_batches(num_examples, min(batch_size, num_examples))
+
     def evaluate(variables, images, labels) -> Optional[Evaluation]:
         num_examples = int(labels.shape[0])
         if num_examples == 0:
             return None
-        batch_indices = sequential_batches(num_examples, min(batch_size, num_examples))
-        loss_sum, correct_sum = jax.device_get(totals(variables, images, labels, batch_indices))
+        loss_sum, correct_sum = jax.device_get(totals(variables, images, labels, batches_for(labels)))
         return Evaluation(float(loss_sum) / num_examples, float(correct_sum) / num_examples, num_examples)
 
+    def compile(variables, images, labels) -> None:
+        """Compiles `evaluate` for these shapes ahead of its first call (no evaluation)."""
+        if labels.shape[0]:
+            totals.lower(variables, images, labels, batches_for(labels)).compile()
+
+    evaluate.compile = compile
     return evaluate

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -142,6 +141,46 @@ def _check_signature(saved: dict, current: dict, directory: Path) -> None:
             )
 
 
+def _resume(checkpoints: Checkpoints, state, history, stop_state, signature: dict, epochs: int) -> tuple:
+    """(state, history, early-stopping state) from the latest checkpoint, or as given if none."""
+    latest = checkpoints.latest_epoch()
+    if latest is None:
+        return state, history, stop_state
+    _check_signature(checkpoints.restore_meta(latest).get("signature", {}), signature, checkpoints.directory)
+    if latest > epochs:
+        raise ValueError(
+            f"{checkpoints.directory.parent} already holds a run of {latest} epochs; ask for "
+            f"epochs >= {latest} to continue it, or use another out_dir."
+        )
+    tree, meta = checkpoints.restore(latest, {"train": state})
+    return owned_arrays(tree["train"]), meta["history"], meta["early_stopping"]
+
+
+def _metrics(history, epochs, stop_state, rule, setup_seconds, final, signature) -> dict:
+    """The content of metrics.json."""
+    seconds = [row["seconds"] for row in history]
+    return {
+        "history": history,
+        "completed_epochs": len(history),
+        "epochs": epochs,
+        "stopped_early": bool(stop_state["stopped"]),
+        "best_epoch": stop_state["best_epoch"] if rule else None,
+        "seconds_per_epoch": statistics.median(seconds) if seconds else None,
+        "setup_seconds": setup_seconds,
+        "test_loss": final["test_loss"] if final else None,
+        "test_accuracy": final["test_accuracy"] if final else None,
+        "final": final,
+        "signature": signature,
+    }
+
+
+def _summary(record: dict) -> str:
+    text = f"loss {record['train_loss']:.4f}"
+    if record["validation_loss"] is not None:
+        text += f" val_loss {record['validation_loss']:.4f} val_acc {record['validation_accuracy']:.4f}"
+    return text
+
+
 def _final_variables(model, state: TrainState, swa, train_images, batch_size) -> tuple:
     """(variables, which): the SWA average (BatchNorm statistics recomputed) or the last weights."""
     if swa is None or int(num_averaged(state.opt_state)) == 0:
@@ -216,8 +255,9 @@ def fit(
       train_accuracy (means over the epoch's batches, measured before each
       update), validation_loss, validation_accuracy (None without a
       validation set), learning_rate (or None), seconds (the epoch's wall
-      time: training and validation; compilation is done before the first
-      epoch and reported as metrics["compile_seconds"]), and with SWA
+      time: training and validation; compilation happens before the first
+      epoch, in metrics["setup_seconds"] with moving the data to the
+      device and initialising or restoring the state), and with SWA
       swa_averaged (how many epochs' weights the average holds).
 
     Raises:
@@ -249,85 +289,56 @@ def fit(
     init, train_epoch, evaluate = _jitted_functions(model, tx, eval_batch_size)
     state = create_train_state(model, tx, train.images[:1], seed, init=init)
     signature = _signature(model, state, batch_size, seed, train, swa, rule, run_config)
-    history, stop_state, done = [], stopping.initial_state(), 0
+    history, stop_state = [], stopping.initial_state()
 
-    checkpoints = None
     out_dir = Path(out_dir) if out_dir is not None else None
-    if out_dir is not None:
-        checkpoints = Checkpoints(out_dir / CHECKPOINT_DIR, max_to_keep=checkpoints_to_keep)
-        latest = checkpoints.latest_epoch()
-        if latest is not None:
-            _check_signature(checkpoints.restore_meta(latest).get("signature", {}), signature, checkpoints.directory)
-            if latest > epochs:
-                raise ValueError(
-                    f"{out_dir} already holds a run of {latest} epochs; ask for epochs >= {latest} "
-                    "to continue it, or use another out_dir."
-                )
-            tree, meta = checkpoints.restore(latest, {"train": state})
-            state = owned_arrays(tree["train"])
-            history, stop_state, done = meta["history"], meta["early_stopping"], latest
-
-    train_epoch = train_epoch.lower(state, train_images, train_labels, first_batches).compile()
-    compile_seconds = time.perf_counter() - started
-
-    def learning_rate(current: TrainState) -> Optional[float]:
-        if learning_rate_fn is not None:
-            return float(learning_rate_fn(current.step - 1))
-        return learning_rate_in(current.opt_state)
-
-    def metrics(final: Optional[dict] = None) -> dict:
-        seconds = [row["seconds"] for row in history]
-        return {
-            "history": history,
-            "completed_epochs": len(history),
-            "epochs": epochs,
-            "stopped_early": bool(stop_state["stopped"]),
-            "best_epoch": stop_state["best_epoch"] if rule else None,
-            "seconds_per_epoch": statistics.median(seconds) if seconds else None,
-            "compile_seconds": compile_seconds,
-            "test_loss": final["test_loss"] if final else None,
-            "test_accuracy": final["test_accuracy"] if final else None,
-            "final": final,
-            "signature": signature,
-        }
-
-    bar = tqdm(total=epochs, initial=done, unit="epoch", disable=not progress, dynamic_ncols=True)
+    checkpoints = Checkpoints(out_dir / CHECKPOINT_DIR, checkpoints_to_keep) if out_dir is not None else None
     try:
-        for epoch in range(done + 1, epochs + 1):
-            if stop_state["stopped"]:
-                break
-            epoch_start = time.perf_counter()
-            batches = epoch_batches(seed, epoch - 1, num_train, batch_size)
-            state, batch_metrics = train_epoch(state, train_images, train_labels, batches)
-            evaluation = evaluate(state.variables, *validation_data)
-            train_loss, train_accuracy = (float(np.mean(batch_metrics[k])) for k in ("loss", "accuracy"))
-            record = {
-                "epoch": epoch,
-                "train_loss": train_loss,
-                "train_accuracy": train_accuracy,
-                "validation_loss": evaluation.loss if evaluation else None,
-                "validation_accuracy": evaluation.accuracy if evaluation else None,
-                "learning_rate": learning_rate(state),
-            }
-            if swa is not None:
-                record["swa_averaged"] = int(num_averaged(state.opt_state))
-            record["seconds"] = time.perf_counter() - epoch_start
-            history.append(record)
-            if rule is not None:
-                stop_state = stopping.update(rule, stop_state, epoch, record[rule.monitor])
-            bar.update(1)
-            bar.set_postfix_str(
-                f"loss {train_loss:.4f}"
-                + (f" val_loss {evaluation.loss:.4f} val_acc {evaluation.accuracy:.4f}" if evaluation else "")
-            )
-            if out_dir is not None:
-                last = epoch == epochs or stop_state["stopped"]
-                if last or (checkpoint_every is not None and epoch % checkpoint_every == 0):
-                    meta = {"epoch": epoch, "history": history, "early_stopping": stop_state, "signature": signature}
-                    checkpoints.save(epoch, {"train": state}, _canonical_json(meta))
-                write_json_atomic(out_dir / METRICS_FILE, metrics())
+        if checkpoints is not None:
+            state, history, stop_state = _resume(checkpoints, state, history, stop_state, signature, epochs)
+        done = len(history)
+        train_epoch = train_epoch.lower(state, train_images, train_labels, first_batches).compile()
+        for data in (validation_data, test_data):
+            evaluate.compile(state.variables, *data)
+        setup_seconds = time.perf_counter() - started
+
+        def metrics(final: Optional[dict] = None) -> dict:
+            return _metrics(history, epochs, stop_state, rule, setup_seconds, final, signature)
+
+        bar = tqdm(total=epochs, initial=done, unit="epoch", disable=not progress, dynamic_ncols=True)
+        with bar:
+            for epoch in range(done + 1, epochs + 1):
+                if stop_state["stopped"]:
+                    break
+                epoch_start = time.perf_counter()
+                batches = epoch_batches(seed, epoch - 1, num_train, batch_size)
+                state, batch_metrics = train_epoch(state, train_images, train_labels, batches)
+                evaluation = evaluate(state.variables, *validation_data)
+                record = {
+                    "epoch": epoch,
+                    "train_loss": float(np.mean(batch_metrics["loss"])),
+                    "train_accuracy": float(np.mean(batch_metrics["accuracy"])),
+                    "validation_loss": evaluation.loss if evaluation else None,
+                    "validation_accuracy": evaluation.accuracy if evaluation else None,
+                    "learning_rate": (float(learning_rate_fn(state.step - 1)) if learning_rate_fn is not None
+                                      else learning_rate_in(state.opt_state)),
+                }
+                if swa is not None:
+                    record["swa_averaged"] = int(num_averaged(state.opt_state))
+                record["seconds"] = time.perf_counter() - epoch_start
+                history.append(record)
+                if rule is not None:
+                    stop_state = stopping.update(rule, stop_state, epoch, record[rule.monitor])
+                bar.update(1)
+                bar.set_postfix_str(_summary(record))
+                if checkpoints is not None:
+                    last = epoch == epochs or stop_state["stopped"]
+                    if last or (checkpoint_every is not None and epoch % checkpoint_every == 0):
+                        meta = {"epoch": epoch, "history": history, "early_stopping": stop_state,
+                                "signature": signature}
+                        checkpoints.save(epoch, {"train": state}, _canonical_json(meta))
+                    write_json_atomic(out_dir / METRICS_FILE, metrics())
     finally:
-        bar.close()
         if checkpoints is not None:
             checkpoints.close()
 

@@ -53,7 +53,9 @@ def make_init(model: Any, tx: Any):
     def init(key, sample_images):
         variables = flax.core.unfreeze(model.init(key, sample_images, train=False))
         if PARAMS not in variables:
-            raise ValueError(f"{type(model).__name__}.init returned no 'params' collection; got {sorted(variables)}.")
+            raise ValueError(
+                f"{type(model).__name__}.init returned no 'params' collection; got {sorted(variables)}."
+            )
         params = variables.pop(PARAMS)
         state = TrainState(step=jnp.zeros([], jnp.int32), params=params, model_state=variables,
                            opt_state=tx.init(params))

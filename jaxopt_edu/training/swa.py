@@ -5,7 +5,7 @@ Generalization", UAI 2018. As the PyTorch recipe does it
 (`AveragedModel.update_parameters` at the end of each SWA epoch, `SWALR` for
 the learning rate, `update_bn` at the end):
 
-    after epoch e ≥ start_epoch:   θ̄ ← θ̄ + (θ_e − θ̄) / (n + 1),   n ← n + 1   (θ̄ = θ_e when n = 0)
+    after epoch e ≥ start_epoch:   θ̄ ← θ̄ + (θ_e − θ̄) / (n + 1),  n ← n + 1   (θ̄ = θ_e if n = 0)
     at the end:                    evaluate θ̄, with BatchNorm statistics recomputed for θ̄
 
 The average lives in the optimizer state: `with_swa` wraps the optimizer in
@@ -54,10 +54,11 @@ def with_swa(tx: Any, swa: SWA, steps_per_epoch: int) -> Any:
     S = steps_per_epoch (update t = E · S is epoch E's last). The same (tx, swa, S)
     give the same object, so repeated runs reuse compilations."""
     check_positive_int("steps_per_epoch", steps_per_epoch)
+    start_step = swa.start_epoch * steps_per_epoch
     try:
-        return _cached_with_swa(tx, swa.start_epoch * steps_per_epoch, steps_per_epoch)
+        return _cached_with_swa(tx, start_step, steps_per_epoch)
     except TypeError:  # an unhashable tx
-        return stochastic_weight_averaging(tx, start_step=swa.start_epoch * steps_per_epoch, every_k=steps_per_epoch)
+        return stochastic_weight_averaging(tx, start_step=start_step, every_k=steps_per_epoch)
 
 
 @functools.lru_cache(maxsize=8)
