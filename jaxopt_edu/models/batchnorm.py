@@ -102,8 +102,9 @@ def update_bn(model: nn.Module, variables: Any, batches: Iterable[Any]) -> Any:
             f"BatchNorm layers (as jaxopt_edu.models.ResNet has); {type(model).__name__} has none."
         )
     statistics_model = model.clone(bn_momentum=0.0)
-    stale_stats = variables[BATCH_STATS]
-    other_variables = {name: tree for name, tree in variables.items() if name != BATCH_STATS}
+    plain = flax.core.unfreeze(variables)  # plain dicts, as apply returns them
+    stale_stats = plain[BATCH_STATS]
+    other_variables = {name: tree for name, tree in plain.items() if name != BATCH_STATS}
     total = jax.tree.map(lambda leaf: jnp.zeros(jnp.shape(leaf), jnp.float32), stale_stats)
     num_batches = 0
     for batch in batches:
