@@ -1,0 +1,125 @@
+"""The `jaxopt-edu` command on tiny generated MNIST files: train, compare, check, errors."""
+
+import gzip
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from jaxopt_edu import cli
+from jaxopt_edu.data import download, mnist
+
+TRAIN, TEST = 48, 16
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    return header + array.astype(np.uint8).tobytes()
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path, monkeypatch):
+    """<tmp>/data/mnist/ with tiny IDX files whose pixels depend on the label (learnable)."""
+    monkeypatch.setattr(download, "open_url", lambda *a, **k: (_ for _ in ()).throw(OSError("offline in tests")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("JAXOPT_EDU_DATA", raising=False)
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    checksums = {}
+    for prefix, count in (("train", TRAIN), ("t10k", TEST)):
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        images = rng.integers(0, 60, (count, 28, 28)).astype(np.uint8)
+        images[np.arange(count), labels * 2, :] = 255  # a bright row per class
+        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
+            name = f"{prefix}-{kind}-ubyte.gz"
+            content = idx_bytes(array)
+            (folder / name).write_bytes(gzip.compress(content))
+            checksums[name] = hashlib.sha256(content).hexdigest()
+    monkeypatch.setattr(mnist, "MNIST_SHA256", checksums)
+    return tmp_path / "data"
+
+
+CONFIG = """\
+name: tiny
+data: {name: mnist, validation: test_half}
+model: {name: mlp, hidden_sizes: [16]}
+training: {epochs: 2, batch_size: 16, progress: false}
+optimizer: {name: torch.SGD, lr: 0.05, momentum: 0.9, schedule: {name: torch.StepLR, step_size: 1, gamma: 0.5}}
+variants:
+  sgd: {}
+  adam: {optimizer: {name: adam, learning_rate: 1e-3}, training.batch_size: 8}
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_train_writes_metrics_and_plots(tiny_mnist, config_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = cli.main(["train", str(config_file), "--set", "epochs=2", "--data-dir", str(tiny_mnist), "--out", str(out)])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["history"]) == 2
+    for row in metrics["history"]:
+        assert {"train_loss", "validation_loss", "validation_accuracy", "learning_rate", "seconds"} <= set(row)
+    # StepLR(step 1, gamma 0.5) stepped per epoch: the lr each epoch's last update used
+    np.testing.assert_allclose([row["learning_rate"] for row in metrics["history"]], [0.05, 0.025], rtol=1e-6)
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["seconds_per_epoch"] > 0
+    for name in ("loss.png", "accuracy.png", "learning_rate.png"):
+        assert (out / name).stat().st_size > 0
+    assert "test accuracy" in capsys.readouterr().out
+
+
+def test_compare_writes_a_table_and_overlaid_curves_from_shared_initial_weights(tiny_mnist, config_file, tmp_path, capsys):
+    out = tmp_path / "compare"
+    code = cli.main(["compare", str(config_file), "--set", "epochs=1", "--data-dir", str(tiny_mnist), "--out", str(out)])
+    assert code == 0
+    table = (out / "comparison.md").read_text()
+    assert table.splitlines()[0].startswith("| variant | optimizer |")
+    assert "| sgd | torch.SGD(" in table and "| adam | adam(lr=0.001) | 8 |" in table
+    assert table.strip() in capsys.readouterr().out
+    assert (out / "curves.png").stat().st_size > 0
+    assert {p.name for p in out.iterdir()} >= {"sgd", "adam", "comparison.json"}
+    # same seed and model: both variants start from the same initial weights
+    from jaxopt_edu.training import Checkpoints  # noqa: F401  (checkpoints exist per variant)
+
+    assert (out / "sgd" / "metrics.json").is_file() and (out / "adam" / "metrics.json").is_file()
+
+
+def test_errors_are_one_line_with_exit_status_2(tiny_mnist, config_file, tmp_path, capsys):
+    code = cli.main(["train", str(config_file), "--set", "optimizer.momentun=0.9", "--data-dir", str(tiny_mnist)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "unknown key 'optimizer.momentun' (did you mean 'momentum'?" in err
+
+    code = cli.main(["train", str(config_file), "--set", "data.download=false", "--data-dir", str(tmp_path / "nowhere"),
+                     "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("jaxopt-edu train: ") and "mnist" in err.lower()
+
+    code = cli.main(["compare", str(config_file), "--only", "adamw", "--data-dir", str(tiny_mnist)])
+    assert code == 2 and "no variant 'adamw'" in capsys.readouterr().err
+
+
+def test_check_prints_the_config_with_defaults(config_file, capsys):
+    assert cli.main(["check", str(config_file)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["training"]["eval_batch_size"] == 1000 and printed["seed"] == 0
+
+
+def test_plot_schedule_draws_a_schedule_named_as_in_a_config(tmp_path, capsys):
+    out = tmp_path / "schedule"
+    code = cli.main(["plot-schedule", "torch.StepLR", "--set", "base_lr=0.1", "--set", "step_size=2",
+                     "--steps", "20", "--steps-per-epoch", "5", "--out", str(out)])
+    assert code == 0 and (out / "schedule.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "step       0: 0.1" in printed and "step      10: 0.01" in printed
+    assert cli.main(["plot-schedule", "cosine_decy", "--out", str(out)]) == 2
+    assert "did you mean 'cosine_decay'?" in capsys.readouterr().err
