@@ -52,27 +52,21 @@ optimizer, and the primitives reject them): SGD's `momentum` and `dampening`
 must lie in [0, 1], RMSprop's `alpha` in [0, 1).
 """
 
-import math
 from typing import Any, Optional, Sequence
-
-import jax
-import jax.numpy as jnp
 
 from jaxopt_edu.base import GradientTransformation, ScalarOrSchedule
 from jaxopt_edu.combine import chain, identity
 from jaxopt_edu.transforms.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms, scale_by_stddev
 from jaxopt_edu.transforms.adaptive_adam import (
-    ScaleByAdamState,
     scale_by_adam,
     scale_by_adamax,
     scale_by_amsgrad,
     scale_by_nadam,
+    scale_by_radam,
 )
-from jaxopt_edu.transforms.moments import as_compute, map_leaves, moving_average, safe_increment, zero_count
 from jaxopt_edu.transforms.momentum import trace
 from jaxopt_edu.transforms.scaling import scale, scale_by_learning_rate
 from jaxopt_edu.transforms.weight_decay import add_decayed_weights
-from jaxopt_edu.tree_utils import check_same_structure, tree_zeros_like
 from jaxopt_edu.validation import check_in_range, check_non_negative, concrete_scalar
 
 __all__ = ["SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Adamax", "NAdam", "RAdam"]
@@ -115,86 +109,6 @@ def _unpack_betas(betas: Sequence[float]) -> tuple:
     check_in_range("betas[0]", beta1, 0.0, 1.0, high_inclusive=False)
     check_in_range("betas[1]", beta2, 0.0, 1.0, high_inclusive=False)
     return beta1, beta2
-
-
-# ---- PRIVATE PRIMITIVE: RAdam with torch's float64 accuracy -----------------------
-#
-# Why it is here: `jo.scale_by_radam(eps_placement="raw")` has torch's formula,
-# but evaluates ρ_t = ρ_∞ − 2tβ2^t/(1 − β2^t) in float32 with β2 rounded to
-# float32. For β2 = 0.999 both terms are ~2000 and their difference ~t, and
-# the rounding of β2 alone shifts ρ_t by ~0.03 at every step: the rectifier
-# r_t is then off by 0.1-0.5 % (torch works in float64), far outside 1e-5.
-# The fix is a different evaluation of the same rule, free of cancellation;
-# it belongs in `scale_by_radam` (and `1 − β^t` as `−expm1(t·ln β)` in
-# `moments.bias_correction_factor` would cut the Adam-family differences from
-# torch ~10x as well). Until then it lives here, private.
-
-def _log_decay(beta: Any):
-    """ln β: in float64 on the host when β is a known number, else in float32."""
-    value = concrete_scalar(beta)
-    if value is None:
-        return jnp.log(jnp.asarray(beta, jnp.float32))
-    return math.log(value) if value > 0 else -math.inf
-
-
-def _one_minus_power(log_beta, step: jax.Array) -> jax.Array:
-    """1 − β^t = −expm1(t · ln β): no cancellation when β^t ≈ 1 (float32)."""
-    return -jnp.expm1(step * log_beta)
-
-
-def _one_minus_x_over_expm1(x: jax.Array) -> jax.Array:
-    """f(x) = 1 − x/(eˣ − 1) for x > 0, accurate to float32 (series below 0.5)."""
-    x2 = x * x
-    series = x * (1 / 2) - x2 * (1 / 12) + x2 * x2 * (1 / 720 - x2 * (1 / 30240) + x2 * x2 * (1 / 1209600))
-    direct = 1 - x / jnp.expm1(jnp.minimum(x, 80.0))  # e^80 is finite in float32; f(80) = 1
-    return jnp.where(x < 0.5, series, jnp.where(x > 80.0, 1.0, direct))
-
-
-def _scale_by_radam_torch(b1: float, b2: float, eps: float, threshold: float = 5.0) -> GradientTransformation:
-    """torch.optim.RAdam's scaling, with ρ_t and the bias corrections as accurate as torch's.
-
-        m_t = β1 m + (1 − β1) g,   ν_t = β2 ν + (1 − β2) g²,   m̂ = m_t / (1 − β1^t)
-        ρ_t = ρ_∞ − 2tβ2^t/(1 − β2^t) = (ρ_∞ − 2/c) + (2/c) · (1 − x/(eˣ − 1)),   c = −ln β2, x = t·c
-        u_t = r_t · m̂ · sqrt(1 − β2^t) / (sqrt(ν_t) + ε)   if ρ_t > threshold,  else  m̂
-
-    The same rule as `scale_by_radam(eps_placement="raw")`; the second form
-    of ρ_t has no difference of two large numbers, and ρ_∞ − 2/c (a small
-    constant) is taken in float64 when β2 is a known number.
-    """
-    log_b1, log_b2 = _log_decay(b1), _log_decay(b2)
-    rho_inf = 2.0 / (1.0 - b2) - 1.0
-    two_over_c = 2.0 / -log_b2 if concrete_scalar(b2) != 0.0 else 0.0  # β2 = 0: ρ_t = ρ_∞ = 1
-    rho_offset = rho_inf - two_over_c
-    rect_denominator = (rho_inf - 4.0) * (rho_inf - 2.0)
-    # ρ_t < ρ_∞, so with ρ_∞ ∈ {2, 4} (β2 = 1/3, 3/5) the rectified branch never runs.
-    rect_scale = 0.0 if concrete_scalar(rect_denominator) == 0.0 else rho_inf / rect_denominator
-
-    def init(params):
-        return ScaleByAdamState(count=zero_count(), mu=tree_zeros_like(params), nu=tree_zeros_like(params))
-
-    def update(updates, state, params=None):
-        del params
-        check_same_structure(updates, state.nu, "updates", "state.nu")
-        count = safe_increment(state.count)
-        step = count.astype(jnp.float32)
-        bc1, bc2 = _one_minus_power(log_b1, step), _one_minus_power(log_b2, step)
-        rho = rho_offset + two_over_c * _one_minus_x_over_expm1(-log_b2 * step)
-        rectified = rho > threshold
-        r = jnp.sqrt(jnp.maximum((rho - 4.0) * (rho - 2.0) * rect_scale / rho, 0.0))  # max: unused branch
-
-        def leaf(g, mu, nu):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
-            mu_hat = mu32 / bc1
-            adaptive = r * mu_hat * jnp.sqrt(bc2) / (jnp.sqrt(nu32) + eps)
-            u32 = jnp.where(rectified, adaptive, mu_hat)
-            return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)
-
-        new_updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, num_outputs=3)
-        return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
-
-    return GradientTransformation(init, update)
 
 
 # ---- the optimizers ----------------------------------------------------------------
@@ -499,7 +413,7 @@ def RAdam(
     return chain(
         _negate_if(maximize),
         _decay_weights_if(weight_decay, here=not decoupled_weight_decay),
-        _scale_by_radam_torch(beta1, beta2, eps, threshold=5.0),  # = scale_by_radam(eps_placement="raw"), see above
+        scale_by_radam(beta1, beta2, eps, threshold=5.0, eps_placement="raw"),
         _decay_weights_if(weight_decay, here=decoupled_weight_decay),
         scale_by_learning_rate(lr),
     )
