@@ -65,3 +65,4 @@ from jaxopt_edu.transforms.weight_decay import add_decayed_weights
 from jaxopt_edu.optimizers import adadelta, adagrad, adam, adamax, adamw, amsgrad, lion, nadam, radam, rmsprop, sgd
 # --- averaging ----------------------------------------------------------------
 # --- compat modules (jo.torch, jo.keras) --------------------------------------
+from jaxopt_edu.compat import keras
