@@ -318,17 +318,21 @@ def _sma_length(b2: Any, count: jax.Array) -> jax.Array:
     as optax does: ρ_6 comes out 0.03 too small). With a = −ln β2 and x = t·a
     the same quantity is the series
 
-        ρ_t = t + a(1 − t²)/6 − a³(1 − t⁴)/360 + a⁵(1 − t⁶)/15120 − a⁷(1 − t⁸)/604800 + …
+        ρ_t = t + (a − x·t)/6 − (a³ − x³·t)/360 + (a⁵ − x⁵·t)/15120 − (a⁷ − x⁷·t)/604800 + …
 
     (from x/(eˣ − 1) = Σ B_n xⁿ/n!), accurate to float32 precision for x < 1;
     beyond that the direct formula cancels little.
     """
-    a = -math.log(b2) if isinstance(b2, (int, float)) else -jnp.log1p(b2 - 1.0)
+    if isinstance(b2, (int, float)) and b2 > 0:
+        a = -math.log(b2)  # from the float64 β2, as the user wrote it
+    else:
+        a = -jnp.log1p(jnp.asarray(b2, jnp.float32) - 1.0)  # +inf for β2 = 0: then ρ_t = 1
     t = count.astype(jnp.float32)
-    series = (t + a * (1 - t**2) / 6 - a**3 * (1 - t**4) / 360
-              + a**5 * (1 - t**6) / 15120 - a**7 * (1 - t**8) / 604800)
-    direct = 2.0 / -jnp.expm1(-a) - 1.0 - 2.0 * t / jnp.expm1(t * a)
-    return jnp.where(t * a < 1.0, series, direct)
+    x = t * a
+    series = (t + (a - x * t) / 6 - (a**3 - x**3 * t) / 360
+              + (a**5 - x**5 * t) / 15120 - (a**7 - x**7 * t) / 604800)
+    direct = 2.0 / -jnp.expm1(-a) - 1.0 - 2.0 * t / jnp.expm1(x)
+    return jnp.where(x < 1.0, series, direct)
 
 
 def scale_by_radam(
