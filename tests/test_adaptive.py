@@ -494,3 +494,18 @@ def test_mismatched_gradient_tree_names_the_path(name):
     grads = {"w": jnp.ones(2), "layers": [jnp.ones(3)]}
     with pytest.raises(jo.TreeMismatchError, match=r"\['layers'\]\[1\]"):
         tx.update(grads, tx.init(params), params)
+
+
+@pytest.mark.parametrize("b2", [0.9, 0.999, 0.99999])
+def test_radam_sma_length_is_accurate_where_float32_cancels(b2):
+    """ρ_t against a 40-digit evaluation of ρ_∞ − 2tβ2^t/(1 − β2^t), over small and large t."""
+    from decimal import Decimal, getcontext
+
+    from jaxopt_edu.transforms.adaptive_adam import _sma_length
+
+    getcontext().prec = 40
+    steps = [1, 2, 3, 6, 10, 50, 999, 1001, 30000, 10**7]
+    beta = Decimal(repr(b2))
+    exact = [float(2 / (1 - beta) - 1 - 2 * t * beta**t / (1 - beta**t)) for t in steps]
+    got = jax.vmap(lambda count: _sma_length(b2, count))(jnp.asarray(steps, jnp.int32))
+    np.testing.assert_allclose(np.asarray(got), exact, rtol=1e-6)
