@@ -3,7 +3,7 @@
     jaxopt-edu train CONFIG [--set key=value ...] [--data-dir DIR] [--out DIR]
     jaxopt-edu compare CONFIG [--set key=value ...] [--only LABEL ...] [--data-dir DIR] [--out DIR]
     jaxopt-edu race [--function quartic] [--optimizers ...] [--learning-rates ...] [--start X ...] [--out DIR]
-    jaxopt-edu sweep CONFIG [--data-dir DIR] [--out DIR]
+    jaxopt-edu sweep CONFIG [--set key=value ...] [--data-dir DIR] [--out DIR]
     jaxopt-edu plot-schedule NAME|CONFIG [--set key=value ...] [--steps N] [--steps-per-epoch S] [--out DIR]
     jaxopt-edu check CONFIG [--set key=value ...]
 
@@ -66,6 +66,26 @@ def compare_command(args: argparse.Namespace) -> int:
     comparison = run_comparison(config, out, data_dir=args.data_dir, only=args.only)
     print(comparison.table)
     print(f"wrote {out / 'comparison.md'}, comparison.json, curves.png and one folder per variant")
+    return 0
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """An experiment config with a `sweep:` section (config/sweep.py), else the lab's sweep config."""
+    from jaxopt_edu.config import load_config, read_config_file
+    from jaxopt_edu.config.sweep import run_config_sweep
+    from jaxopt_edu.lab import cli_commands as lab
+
+    raw = read_config_file(args.config)
+    if "training" not in raw:  # the lab's own sweep format (model, dataset, optimizer, sweep)
+        if args.settings:
+            raise ConfigError("--set", "--set applies to experiment configs (with a training section)")
+        return lab.sweep_command(args)
+    config = load_config(args.config, args.settings)
+    out = Path(args.out)
+    result = run_config_sweep(config, out, data_dir=args.data_dir)
+    print(result.table())
+    print(f"{result.num_settings} settings in one compiled run: {result.seconds:.1f} s")
+    print(f"wrote {out / 'sweep.json'}, sweep.md and sweep.png")
     return 0
 
 
@@ -136,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="a vmapped hyperparameter sweep from a YAML config (one compiled run)")
     lab.add_sweep_arguments(sweep)
-    sweep.set_defaults(handler=lab.sweep_command)
+    sweep.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                       help="override an entry of an experiment config (as for train)")
+    sweep.set_defaults(handler=sweep_command)
 
     plot_schedule = commands.add_parser("plot-schedule", help="draw a schedule named as in a config")
     lab.add_plot_schedule_arguments(plot_schedule)

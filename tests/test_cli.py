@@ -123,3 +123,17 @@ def test_plot_schedule_draws_a_schedule_named_as_in_a_config(tmp_path, capsys):
     assert "step       0: 0.1" in printed and "step      10: 0.01" in printed
     assert cli.main(["plot-schedule", "cosine_decy", "--out", str(out)]) == 2
     assert "did you mean 'cosine_decay'?" in capsys.readouterr().err
+
+
+def test_sweep_runs_an_experiment_config_sweep(tiny_mnist, tmp_path, capsys):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(CONFIG.split("variants:")[0].replace(", schedule: {name: torch.StepLR, step_size: 1, gamma: 0.5}", "")
+                    + "sweep:\n  lr: [0.01, 0.1]\n  momentum: [0.0, 0.9]\n")
+    out = tmp_path / "sweep"
+    code = cli.main(["sweep", str(path), "--set", "epochs=1", "--data-dir", str(tiny_mnist), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    records = json.loads((out / "sweep.json").read_text())["settings"]
+    assert len(records) == 2 and (out / "sweep.md").is_file() and (out / "sweep.png").is_file()
+    path.write_text(path.read_text().replace("momentum: [0.0, 0.9]", "momentum: [0.0, 0.5, 0.9]"))
+    assert cli.main(["sweep", str(path), "--data-dir", str(tiny_mnist), "--out", str(out)]) == 2
+    assert "sweep.momentum: has 3 values" in capsys.readouterr().err

@@ -21,6 +21,8 @@
     swa: null                       # or {start_epoch: 6, swa_lr: 0.05, anneal_epochs: 10, anneal_strategy: cos}
     variants:                       # for `jaxopt-edu compare`: label -> overrides (dotted keys)
       sgd: {optimizer: {name: sgd, learning_rate: 0.1}}
+    sweep:                          # for `jaxopt-edu sweep`: optimizer keyword -> N values (see sweep.py)
+      learning_rate: {logspace: [-4, -1, 8]}
 
 `validate(raw)` returns the config with every default filled in, or raises
 `ConfigError` naming the first bad key: unknown keys (with the closest valid
@@ -147,6 +149,7 @@ TOP = {
     "optimizer": Field("optimizer", REQUIRED),
     "swa": Field("section", None, nullable=True, fields=SWA),
     "variants": Field("variants", None, nullable=True),
+    "sweep": Field("sweep", None, nullable=True),
 }
 
 
@@ -188,8 +191,8 @@ def set_dotted(config: dict, dotted: str, value: Any) -> None:
 
 
 def apply_variant(config: Mapping, label: str, overrides: Mapping) -> dict:
-    """A copy of `config` (without its variants) with a variant's dotted overrides applied."""
-    variant = copy.deepcopy({k: v for k, v in config.items() if k != "variants"})
+    """A copy of `config` (without its variants and sweep) with a variant's dotted overrides applied."""
+    variant = copy.deepcopy({k: v for k, v in config.items() if k not in ("variants", "sweep")})
     for dotted, value in overrides.items():
         set_dotted(variant, str(dotted), copy.deepcopy(value))
     return variant
@@ -224,11 +227,12 @@ def validate(raw: Any) -> dict:
     """The config with defaults filled in, or ConfigError naming the first bad key."""
     if not isinstance(raw, Mapping):
         raise ConfigError("", f"a config is a mapping of {', '.join(TOP)}, got {raw!r}")
-    plain = {name: field for name, field in TOP.items() if field.kind not in ("model", "optimizer", "variants")}
+    special = ("model", "optimizer", "variants", "sweep")
+    plain = {name: field for name, field in TOP.items() if field.kind not in special}
     for name in raw:
         if name not in TOP:
             raise unknown_key_error(str(name), str(name), TOP)
-    config = check_section("", plain, {k: v for k, v in raw.items() if k not in ("model", "optimizer", "variants")})
+    config = check_section("", plain, {k: v for k, v in raw.items() if k not in special})
     for name in ("model", "optimizer"):
         if name not in raw:
             raise ConfigError(name, "missing (required in the config)")
@@ -238,6 +242,9 @@ def validate(raw: Any) -> dict:
         optimizer = {"name": optimizer}
     build_optimizer(optimizer, "optimizer", steps_per_epoch=1, adjust_learning_rate=_swa_check(config))
     config["optimizer"] = copy.deepcopy(dict(optimizer)) if isinstance(optimizer, Mapping) else optimizer
+    from jaxopt_edu.config.sweep import check_sweep
+
+    config["sweep"] = check_sweep(raw.get("sweep"), config["optimizer"])
     config["variants"] = _check_variants(raw.get("variants"), config)
     return config
 
