@@ -96,6 +96,22 @@ def test_step_size_statistics_skip_zero_gradients():
     assert np.isnan(latest_stats(state).step_size_mean["w"])  # no gradient anywhere: undefined
 
 
+def test_median_of_a_large_leaf_is_taken_over_strided_entries():
+    grads = {"w": jnp.ones(3000)}
+    updates = {"w": -jnp.arange(1.0, 3001.0) ** 2}  # |u|/|g| = 1, 4, 9, ...: skewed, mean ≠ median
+    params = {"w": jnp.ones(3000)}
+    tx = telemetry(jo.stateless(lambda g, p: updates), median_sample_size=1000)
+    _, state = jax.jit(tx.update)(grads, tx.init(params), params)
+    stats = latest_stats(state)
+    sizes = np.arange(1.0, 3001.0) ** 2
+    assert stats.step_size_median["w"] == pytest.approx(np.median(sizes[::3]), rel=1e-6)  # every 3rd entry
+    assert stats.step_size_mean["w"] == pytest.approx(sizes.mean(), rel=1e-5)  # mean and max use all
+    assert stats.step_size_max["w"] == 3000.0**2
+    no_median = telemetry(jo.stateless(lambda g, p: updates), median_sample_size=0)
+    _, state = no_median.update(grads, no_median.init(params), params)
+    assert np.isnan(latest_stats(state).step_size_median["w"])
+
+
 def test_history_ring_buffer_keeps_the_last_steps_in_order():
     params = {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}
     tx = telemetry(jo.sgd(0.1), history_size=3)
@@ -170,5 +186,7 @@ def test_errors():
         telemetry(jo.sgd(0.1), history_size=-1)
     with pytest.raises(ValueError, match="every_n_steps"):
         telemetry(jo.sgd(0.1), every_n_steps=0)
+    with pytest.raises(ValueError, match="median_sample_size"):
+        telemetry(jo.sgd(0.1), median_sample_size=-5)
     with pytest.raises(TypeError, match="GradientTransformation"):
         telemetry(lambda g: g)

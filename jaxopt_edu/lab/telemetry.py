@@ -11,7 +11,8 @@ the update) of one step:
     param_norm             ‖θ‖
     update_param_ratio     ‖u_l‖ / ‖θ_l‖       per leaf l (NaN where ‖θ_l‖ = 0)
     step_size_{mean,median,max}   of |u_l| / |g_l| over the entries of leaf l with g ≠ 0
-                                               (NaN where the whole leaf has g = 0)
+                                               (NaN where the whole leaf has g = 0; the median
+                                               over at most 1024 evenly strided entries)
 
 The effective per-parameter step size |u|/|g| is η for SGD and η / (sqrt(ν̂) + ε)
 · |m̂/g| for Adam: it shows what an adaptive method does to each parameter.
@@ -67,8 +68,13 @@ def _ratio_of_norms(u, p) -> jax.Array:
     return jnp.where(p_norm > 0, u_norm / jnp.where(p_norm > 0, p_norm, 1.0), jnp.nan).astype(jnp.float32)
 
 
-def _step_sizes(u, g, with_median: bool):
-    """mean, median and max of |u|/|g| over the entries with g ≠ 0 (NaN if there are none)."""
+def _step_sizes(u, g, median_sample_size: int):
+    """mean, median and max of |u|/|g| over the entries with g ≠ 0 (NaN if there are none).
+
+    The median is taken over at most `median_sample_size` entries, every k-th
+    one (a sort of a whole large leaf would cost more than the step); exact
+    for leaves that small. 0 skips it (NaN).
+    """
     u32, g32 = _float32(u).reshape(-1), _float32(g).reshape(-1)
     has_grad = g32 != 0
     size = jnp.abs(u32) / jnp.where(has_grad, jnp.abs(g32), 1.0)
@@ -76,14 +82,18 @@ def _step_sizes(u, g, with_median: bool):
     any_grad = count > 0
     mean = jnp.where(any_grad, jnp.sum(jnp.where(has_grad, size, 0.0)) / jnp.maximum(count, 1), jnp.nan)
     maximum = jnp.where(any_grad, jnp.max(jnp.where(has_grad, size, -jnp.inf)), jnp.nan)
-    median = jnp.nanmedian(jnp.where(has_grad, size, jnp.nan)) if with_median else jnp.asarray(jnp.nan)
+    if median_sample_size:
+        stride = -(-size.size // median_sample_size)  # ceil: at most median_sample_size entries
+        median = jnp.nanmedian(jnp.where(has_grad, size, jnp.nan)[::stride])
+    else:
+        median = jnp.asarray(jnp.nan)
     return tuple(v.astype(jnp.float32) for v in (mean, median, maximum))
 
 
-def compute_stats(grads, updates, params, step, with_median: bool = True) -> TelemetryStats:
+def compute_stats(grads, updates, params, step, median_sample_size: int = 1024) -> TelemetryStats:
     """The statistics of one step (see the module docstring)."""
     ratio = jax.tree.map(_ratio_of_norms, updates, params)
-    sizes = jax.tree.map(lambda u, g: _step_sizes(u, g, with_median), updates, grads)
+    sizes = jax.tree.map(lambda u, g: _step_sizes(u, g, median_sample_size), updates, grads)
     pick = lambda k: jax.tree.map(lambda _, s: s[k], updates, sizes)  # noqa: E731  (tree shaped like updates)
     return TelemetryStats(
         step=jnp.asarray(step, jnp.int32),
@@ -107,21 +117,25 @@ def telemetry(
     inner: GradientTransformation,
     history_size: int = 0,
     every_n_steps: int = 1,
-    step_size_median: bool = True,
+    median_sample_size: int = 1024,
 ) -> GradientTransformation:
     """Wraps `inner` so that its state records per-step statistics (see the module docstring).
 
     The updates are exactly the inner transformation's. `update` needs the
     params (for ‖θ‖ and the update/param ratios). `history_size` K > 0 keeps
     the last K measured steps; `every_n_steps` n measures steps n, 2n, 3n, ...
-    (plus the first); `step_size_median=False` skips the per-leaf sort that
-    the median needs (reported as NaN then).
+    (plus the first). The median step size of a leaf is taken over at most
+    `median_sample_size` of its entries (every k-th, so exact for small leaves):
+    sorting every entry of a large layer each step would cost more than the
+    step itself; 0 skips the median (NaN).
     """
     if not (hasattr(inner, "init") and hasattr(inner, "update")):
         raise TypeError(f"telemetry wraps a GradientTransformation, got {type(inner).__name__}.")
     if history_size != 0:
         check_positive_int("history_size", history_size)
     check_positive_int("every_n_steps", every_n_steps)
+    if median_sample_size != 0:
+        check_positive_int("median_sample_size", median_sample_size)
 
     def init(params):
         empty = _empty_stats(params)
@@ -138,7 +152,7 @@ def telemetry(
         measure = (step == 1) | (step % every_n_steps == 0)
 
         def measured(_):
-            return compute_stats(updates, new_updates, params, step, step_size_median)
+            return compute_stats(updates, new_updates, params, step, median_sample_size)
 
         if every_n_steps == 1:
             latest = measured(None)
