@@ -204,17 +204,18 @@ def _keras_updates(optimizer_cls, params, grads_seq, **kwargs):
 
 
 # (ours, reference runner, tolerance). torch computes 1 − β^t in float64, so its
-# Adam-family updates differ from any float32 rule by ~1e-5 in the first steps.
+# Adam-family updates differ from a float32 rule by ~5e-6 in the first steps
+# (β2 = 0.999 is not a float32 number); Keras' Nadam keeps Π_t in its own way.
 REFERENCE_PARITY = {
-    "torch_adam": (lambda: jo.scale_by_adam(), lambda p, g: _torch_updates(torch.optim.Adam, p, g), 3e-5),
+    "torch_adam": (lambda: jo.scale_by_adam(), lambda p, g: _torch_updates(torch.optim.Adam, p, g), 1e-5),
     "torch_amsgrad_raw_max": (
         lambda: jo.scale_by_amsgrad(maximum_of="raw"),
-        lambda p, g: _torch_updates(torch.optim.Adam, p, g, amsgrad=True), 3e-5),
+        lambda p, g: _torch_updates(torch.optim.Adam, p, g, amsgrad=True), 1e-5),
     "torch_adamax": (lambda: jo.scale_by_adamax(), lambda p, g: _torch_updates(torch.optim.Adamax, p, g), 1e-6),
-    "torch_nadam": (lambda: jo.scale_by_nadam(), lambda p, g: _torch_updates(torch.optim.NAdam, p, g), 3e-5),
+    "torch_nadam": (lambda: jo.scale_by_nadam(), lambda p, g: _torch_updates(torch.optim.NAdam, p, g), 1e-5),
     "torch_radam_raw_eps": (
         lambda: jo.scale_by_radam(eps_placement="raw"),
-        lambda p, g: _torch_updates(torch.optim.RAdam, p, g), 3e-5),
+        lambda p, g: _torch_updates(torch.optim.RAdam, p, g), 1e-5),
     "torch_adagrad": (
         lambda: jo.scale_by_adagrad(0.0, 1e-10, eps_in_sqrt=False),
         lambda p, g: _torch_updates(torch.optim.Adagrad, p, g), 1e-6),
@@ -223,30 +224,30 @@ REFERENCE_PARITY = {
         lambda p, g: _torch_updates(torch.optim.RMSprop, p, g), 1e-6),
     "torch_rmsprop_centered": (
         lambda: jo.scale_by_stddev(0.99, 1e-8, eps_in_sqrt=False),
-        lambda p, g: _torch_updates(torch.optim.RMSprop, p, g, centered=True), 1e-5),
+        lambda p, g: _torch_updates(torch.optim.RMSprop, p, g, centered=True), 1e-6),
     "torch_adadelta": (lambda: jo.scale_by_adadelta(), lambda p, g: _torch_updates(torch.optim.Adadelta, p, g), 1e-6),
     "keras_adam_raw_eps": (
         lambda: jo.scale_by_adam(eps=1e-7, eps_placement="raw"),
-        lambda p, g: _keras_updates(keras.optimizers.Adam, p, g), 1e-5),
+        lambda p, g: _keras_updates(keras.optimizers.Adam, p, g), 1e-6),
     "keras_amsgrad": (
         lambda: jo.scale_by_amsgrad(eps=1e-7, maximum_of="raw", eps_placement="raw"),
-        lambda p, g: _keras_updates(keras.optimizers.Adam, p, g, amsgrad=True), 1e-5),
+        lambda p, g: _keras_updates(keras.optimizers.Adam, p, g, amsgrad=True), 1e-6),
     "keras_adamax_eps_outside": (
         lambda: jo.scale_by_adamax(eps=1e-7, eps_inside_max=False),
-        lambda p, g: _keras_updates(keras.optimizers.Adamax, p, g), 1e-5),
+        lambda p, g: _keras_updates(keras.optimizers.Adamax, p, g), 1e-6),
     "keras_nadam": (
         lambda: jo.scale_by_nadam(eps=1e-7, momentum_decay=1.0),
         lambda p, g: _keras_updates(keras.optimizers.Nadam, p, g), 1e-5),
     "keras_rmsprop": (
-        lambda: jo.scale_by_rms(0.9, 1e-7), lambda p, g: _keras_updates(keras.optimizers.RMSprop, p, g), 1e-5),
+        lambda: jo.scale_by_rms(0.9, 1e-7), lambda p, g: _keras_updates(keras.optimizers.RMSprop, p, g), 1e-6),
     "keras_rmsprop_centered": (
         lambda: jo.scale_by_stddev(0.9, 1e-7),
-        lambda p, g: _keras_updates(keras.optimizers.RMSprop, p, g, centered=True), 1e-5),
+        lambda p, g: _keras_updates(keras.optimizers.RMSprop, p, g, centered=True), 1e-6),
     "keras_adagrad": (
-        lambda: jo.scale_by_adagrad(0.1, 1e-7), lambda p, g: _keras_updates(keras.optimizers.Adagrad, p, g), 1e-5),
+        lambda: jo.scale_by_adagrad(0.1, 1e-7), lambda p, g: _keras_updates(keras.optimizers.Adagrad, p, g), 1e-6),
     "keras_adadelta": (
         lambda: jo.scale_by_adadelta(0.95, 1e-7),
-        lambda p, g: _keras_updates(keras.optimizers.Adadelta, p, g), 1e-5),
+        lambda p, g: _keras_updates(keras.optimizers.Adadelta, p, g), 1e-6),
 }
 
 
