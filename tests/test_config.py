@@ -230,3 +230,21 @@ def test_swa_continues_the_learning_rate_with_swalr():
     values = [float(optimizer.learning_rate(t)) for t in (0, 19, 20, 30, 40, 60)]
     np.testing.assert_allclose(values, [0.01, 0.01, 0.01, 0.03, 0.05, 0.05], rtol=1e-5)
     assert math.isfinite(values[-1])
+
+
+def test_subset_is_a_seeded_random_sample_of_the_training_set(monkeypatch):
+    from jaxopt_edu.config import builders
+    from jaxopt_edu.data import Dataset, Splits
+
+    labels = np.repeat(np.arange(10), 10).astype(np.int32)  # sorted by class, as CIFAR-10 folders are
+    sorted_splits = Splits(Dataset(np.arange(100, dtype=np.float32)[:, None], labels),
+                           Dataset(np.zeros((0, 1), np.float32), np.zeros(0, np.int32)),
+                           Dataset(np.zeros((0, 1), np.float32), np.zeros(0, np.int32)), 10, tuple("0123456789"))
+    monkeypatch.setattr(builders, "_load_dataset", lambda config, data_dir: sorted_splits)
+    config = validate(minimal(data={"name": "mnist", "subset": 30}))
+    first = builders.load_data(config)
+    assert first.train.num_examples == 30 and len(np.unique(first.train.labels)) >= 8
+    np.testing.assert_array_equal(first.train.labels, labels[first.train.images[:, 0].astype(int)])
+    np.testing.assert_array_equal(builders.load_data(config).train.images, first.train.images)  # seeded
+    other = builders.load_data(validate(minimal(seed=1, data={"name": "mnist", "subset": 30})))
+    assert not np.array_equal(other.train.images, first.train.images)

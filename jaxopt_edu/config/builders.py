@@ -50,7 +50,26 @@ def build_training_optimizer(config: dict, steps: int) -> Optimizer:
 
 
 def load_data(config: dict, data_dir: Optional[Union[str, Path]] = None):
-    """The config's data set (`data_dir` wins over `data.dir`)."""
+    """The config's data set (`data_dir` wins over `data.dir`).
+
+    `data.subset: N` keeps N training examples drawn at random with the
+    config's seed (validation and test unchanged). Unlike `data.limit` (the
+    first N in file order) it is a fair sample when the files are sorted by
+    class, as CIFAR-10 image folders are.
+    """
+    import numpy as np
+
+    data = config["data"]
+    splits = _load_dataset(config, data_dir)
+    if data["subset"] is not None and data["subset"] < splits.train.num_examples:
+        rng = np.random.default_rng([config["seed"], 2024])
+        keep = np.sort(rng.permutation(splits.train.num_examples)[: data["subset"]])
+        splits = splits._replace(train=splits.train._replace(images=splits.train.images[keep],
+                                                             labels=splits.train.labels[keep]))
+    return splits
+
+
+def _load_dataset(config: dict, data_dir):
     from jaxopt_edu.data import load_dataset
 
     data = config["data"]

@@ -6,7 +6,7 @@ YAML details: `1e-3` is read as a number (plain YAML 1.1 reads it as a
 string), a key given twice is an error. An override's value is parsed as YAML
 (`5` an int, `1e-3` a float, `true` a bool, `{name: sgd}` a mapping, `null`);
 its key is dotted (`training.epochs`) or, when a single section has it, bare
-(`epochs`, `batch_size`, `limit`, `learning_rate`).
+(`epochs`, `batch_size`, `limit`, `subset`, `learning_rate`).
 """
 
 import re

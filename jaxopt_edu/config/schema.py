@@ -5,7 +5,8 @@
     data:
       name: mnist                   # mnist | cifar10
       validation: default           # default | test_half | none | a fraction in (0, 1)
-      limit: null                   # keep only the first N training examples
+      limit: null                   # keep only the first N training examples (file order)
+      subset: null                  # keep N training examples drawn at random (seeded): a fair sample
       dir: null                     # data directory (--data-dir overrides it)
       download: true
     model:
@@ -121,6 +122,7 @@ DATA = {
     "name": Field("choice", REQUIRED, choices=DATASETS),
     "validation": Field("validation", "default"),
     "limit": Field("int", None, minimum=1, nullable=True),
+    "subset": Field("int", None, minimum=1, nullable=True),
     "dir": Field("str", None, nullable=True),
     "download": Field("bool", True),
 }
