@@ -228,6 +228,14 @@ def _special_cases():
          jo_keras.RMSprop(0.01, use_ema=True, ema_momentum=0.8, ema_overwrite_frequency=2,
                           gradient_accumulation_steps=2, loss_scale_factor=4.0)),
     ]
+    # non-default decay rates (Nadam's are rounded to float32 as Keras does)
+    for name, options in [("Adam", dict(beta_1=0.5, beta_2=0.9, amsgrad=True)),
+                          ("Adamax", dict(beta_1=0.5, beta_2=0.9)),
+                          ("Nadam", dict(beta_1=0.8, beta_2=0.99, learning_rate=0.05)),
+                          ("RMSprop", dict(rho=0.5, centered=True, momentum=0.3)),
+                          ("Adadelta", dict(rho=0.5, learning_rate=1.0))]:
+        cases.append((f"{name} {options}", getattr(keras.optimizers, name)(**options),
+                      getattr(jo_keras, name)(**options)))
     with pytest.warns(DeprecationWarning, match="InverseTimeDecay"):
         ours = jo_keras.SGD(learning_rate=0.1, decay=0.05, momentum=0.9)
     # Keras 2's decay=0.05 is Keras 3's InverseTimeDecay(lr, decay_steps=1, decay_rate=0.05)

@@ -8,7 +8,9 @@ formula, equal jaxopt_edu chains over 50 steps on a small least-squares problem.
                        m̂ = m/(1−β1^t);   v̂ = v/(1−β2^t);   x ← x − lr·m̂/(√v̂ + ep),   ep = 1e-7
 
 The gradients come from the iterate itself (g = Aᵀ(Ax − b)), so any
-difference in a step feeds into the next ones.
+difference in a step feeds into the next ones. The remaining differences
+(up to ~1e-5 of the leaf scale for Adam) are rounding: the guide computes
+β^t in Python float64, the primitives compute 1 − β^t in float32 as optax does.
 """
 
 import chex
@@ -86,7 +88,8 @@ CASES = {
     # lr outside the buffer: the same steps for a constant lr
     "momentum_sgd": (momentum_by_hand, lambda: jo.sgd(LEARNING_RATE, momentum=MOMENTUM)),
     "adam": (adam_by_hand, lambda: jo.adam(LEARNING_RATE, eps=1e-7)),
-    "adam_chain": (adam_by_hand, lambda: jo.chain(jo.scale_by_adam(eps=1e-7), jo.scale_by_learning_rate(LEARNING_RATE))),
+    "adam_chain": (adam_by_hand,
+                   lambda: jo.chain(jo.scale_by_adam(eps=1e-7), jo.scale_by_learning_rate(LEARNING_RATE))),
 }
 
 
