@@ -19,8 +19,8 @@ recomputed, when `swa` is given; else the last weights) is evaluated on the
 validation and test splits, and OUT gets metrics.json and the PNG plots.
 
 Resume: when OUT/checkpoints holds checkpoints, `fit` restores the latest one
-(state with the SWA average, history, early-stopping state) and continues with the epoch
-after it. Because every epoch's batches depend only on (seed, epoch) and the
+(state with the SWA average, history, early-stopping state) and continues
+with the epoch after it. Because every epoch's batches depend only on (seed, epoch) and the
 same compiled code runs, a run killed and started again with the same
 arguments, or the same with more epochs, ends with exactly the numbers of an
 uninterrupted run of that length. A checkpoint from a different run (model,
@@ -132,11 +132,15 @@ def _signature(model, state, batch_size, seed, train, swa, rule, run_config) -> 
 
 
 def _check_signature(saved: dict, current: dict, directory: Path) -> None:
+    def short(value):
+        text = repr(value)
+        return text if len(text) <= 200 else text[:200] + " ..."
+
     for key in current:
         if saved.get(key) != current[key]:
             raise CheckpointMismatchError(
                 f"{directory} holds checkpoints of a different run: '{key}' differs "
-                f"(saved: {saved.get(key)!r}, now: {current[key]!r}). Use another output "
+                f"(saved: {short(saved.get(key))}, now: {short(current[key])}). Use another output "
                 f"directory, or delete {directory} to start afresh."
             )
 
@@ -329,8 +333,8 @@ def fit(
                 history.append(record)
                 if rule is not None:
                     stop_state = stopping.update(rule, stop_state, epoch, record[rule.monitor])
+                bar.set_postfix_str(_summary(record), refresh=False)
                 bar.update(1)
-                bar.set_postfix_str(_summary(record))
                 if checkpoints is not None:
                     last = epoch == epochs or stop_state["stopped"]
                     if last or (checkpoint_every is not None and epoch % checkpoint_every == 0):
