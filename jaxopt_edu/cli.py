@@ -106,8 +106,6 @@ def plot_schedule_command(args: argparse.Namespace) -> int:
 
     try:
         spec = schedule_spec_from_args(args.schedule, args.settings, args.key)
-    except ConfigError:
-        raise
     except ValueError as error:
         raise ConfigError("", str(error)) from None
     if args.steps < 2:

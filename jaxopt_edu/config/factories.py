@@ -82,7 +82,7 @@ def optimizer_choices() -> list:
 
 # ---- keyword checks --------------------------------------------------------------
 
-def _accepted_parameters(factory: Callable) -> dict:
+def accepted_parameters(factory: Callable) -> dict:
     return {
         name: parameter
         for name, parameter in inspect.signature(factory).parameters.items()
@@ -115,7 +115,7 @@ def _typed(key: str, kind: Optional[str], value: Any) -> Any:
 
 def check_keywords(factory: Callable, kwargs: Mapping, key: str, label: str, ignore=()) -> dict:
     """kwargs checked against `factory`'s keywords (unknown, missing, types); numbers made floats."""
-    parameters = {n: p for n, p in _accepted_parameters(factory).items() if n not in ignore}
+    parameters = {n: p for n, p in accepted_parameters(factory).items() if n not in ignore}
     for name in kwargs:
         if name not in parameters:
             raise unknown_key_error(join_key(key, name), name, list(parameters) + list(ignore))
@@ -163,7 +163,7 @@ def build_schedule(spec: Any, key: str, steps_per_epoch: int = 1, base: Optional
     if unit not in SCHEDULE_UNITS:
         raise ConfigError(join_key(key, "per"), f"expected one of {', '.join(SCHEDULE_UNITS)}, got {unit!r}")
     kwargs = {k: v for k, v in spec.items() if k not in ("name", "per")}
-    parameters = _accepted_parameters(factory)
+    parameters = accepted_parameters(factory)
     if base is not None:
         first = next((n for n in _SCHEDULE_BASE_NAMES if n in parameters), None)
         if first is not None and first not in kwargs:
@@ -184,7 +184,7 @@ def build_schedule(spec: Any, key: str, steps_per_epoch: int = 1, base: Optional
 # ---- optimizers -------------------------------------------------------------------
 
 def _learning_rate_name(factory: Callable) -> Optional[str]:
-    parameters = _accepted_parameters(factory)
+    parameters = accepted_parameters(factory)
     return next((n for n in LEARNING_RATE_NAMES if n in parameters), None)
 
 
@@ -217,17 +217,17 @@ def build_optimizer(spec: Any, key: str = "optimizer", steps_per_epoch: int = 1,
     lr_name = _learning_rate_name(factory)
     kwargs = {k: v for k, v in spec.items() if k not in ("name", "schedule")}
     if "schedule" in spec and lr_name is None:
-        raise unknown_key_error(join_key(key, "schedule"), "schedule", _accepted_parameters(factory))
+        raise unknown_key_error(join_key(key, "schedule"), "schedule", accepted_parameters(factory))
     for unknown in kwargs:
-        if unknown not in _accepted_parameters(factory):
+        if unknown not in accepted_parameters(factory):
             extra = ["schedule"] if lr_name else []
-            raise unknown_key_error(join_key(key, unknown), unknown, list(_accepted_parameters(factory)) + extra)
+            raise unknown_key_error(join_key(key, unknown), unknown, list(accepted_parameters(factory)) + extra)
 
     learning_rate = None
     if lr_name is not None:
         lr_key = join_key(key, lr_name)
         given = kwargs.pop(lr_name, inspect.Parameter.empty)
-        default = _accepted_parameters(factory)[lr_name].default
+        default = accepted_parameters(factory)[lr_name].default
         value = default if given is inspect.Parameter.empty else given
         if value is inspect.Parameter.empty:
             raise ConfigError(lr_key, f"missing; {name} needs a learning rate ({lr_name})")

@@ -22,7 +22,7 @@ import numpy as np
 
 from jaxopt_edu.config.builders import build_model, load_data, steps_per_epoch
 from jaxopt_edu.config.errors import ConfigError, join_key, unknown_key_error
-from jaxopt_edu.config.factories import OPTIMIZERS, _accepted_parameters, build_schedule
+from jaxopt_edu.config.factories import OPTIMIZERS, accepted_parameters, build_schedule
 
 
 def check_sweep(raw: Any, optimizer: Any) -> Optional[dict]:
@@ -36,7 +36,7 @@ def check_sweep(raw: Any, optimizer: Any) -> Optional[dict]:
     name = optimizer["name"] if isinstance(optimizer, Mapping) else optimizer
     if name not in OPTIMIZERS:
         raise ConfigError("sweep", f"a sweep needs a named optimizer (not {name!r}): one of {', '.join(sorted(OPTIMIZERS))}")
-    keywords = _accepted_parameters(OPTIMIZERS[name])
+    keywords = accepted_parameters(OPTIMIZERS[name])
     swept, length = {}, None
     for key, spec in raw.items():
         if key not in keywords:
