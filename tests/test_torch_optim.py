@@ -13,8 +13,9 @@ small and large eps and with and without weight decay. To keep compile time
 in check, the plain numbers (lr, eps, weight_decay,
 initial_accumulator_value) are passed into one jitted step as arrays, so a
 flag combination compiles once; a float32 array and a Python float give the
-same arithmetic here. Defaults, extra cases and schedules use Python floats
-throughout. The tests needing torch skip (pytest.importorskip) without it.
+same arithmetic here (a zero weight_decay array keeps its `+ 0·θ` step,
+which a Python 0 leaves out). Defaults, extra cases and schedules use Python
+floats throughout. The tests needing torch skip (pytest.importorskip) without it.
 """
 
 import functools
@@ -367,11 +368,23 @@ class TorchOptimShapesAndDtypesTest(chex.TestCase):
         chex.assert_tree_all_finite(params)
 
     @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.named_parameters(("SGD", "SGD"), ("Adagrad", "Adagrad"), ("RAdam", "RAdam"))
-    def test_schedule_lr_works(self, name):
-        tx = getattr(jo.torch, name)(lr=jo.torch.StepLR(0.1, step_size=1, gamma=0.5))
+    def test_schedule_lr_with_lr_decay_keeps_shapes_and_dtypes(self):
+        tx = jo.torch.Adagrad(lr=jo.torch.StepLR(0.1, step_size=1, gamma=0.5), lr_decay=0.1)
         params = nested_params()
         grads = random_gradients(params, 1)[0]
         updates, state = self.variant(tx.update)(grads, tx.init(params), params)
         chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
         chex.assert_tree_all_finite(updates)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad", "RMSprop", "NAdam"])  # a trace, a schedule, a scalar state
+def test_vmap_over_a_batch_of_params_matches_one_by_one(name):
+    tx = getattr(jo.torch, name)(**RICH_KWARGS[name])
+    rng = np.random.default_rng(3)
+    params = {"w": jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)}
+    grads = {"w": jnp.asarray(rng.normal(size=(2, 3)), jnp.float32)}
+    batched, _ = jax.vmap(tx.update)(grads, jax.vmap(tx.init)(params), params)
+    for index in range(2):
+        one_params, one_grads = jax.tree.map(lambda x: x[index], (params, grads))
+        one, _ = tx.update(one_grads, tx.init(one_params), one_params)
+        chex.assert_trees_all_close(jax.tree.map(lambda x: x[index], batched), one, rtol=1e-6)
