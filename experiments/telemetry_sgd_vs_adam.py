@@ -15,7 +15,7 @@ update/param ratio ‖u_l‖/‖θ_l‖ and the effective per-parameter step siz
     OUT/telemetry.json           the per-layer summary printed below, and the overhead timings
 
 and measures what the telemetry costs: the same epoch without it, with it on
-every step (median over ≤ 1024 entries per layer), without the median, with
+every step (median over ≤ 256 entries per layer), without the median, with
 the exact median (a full sort of every layer), and on every 10th step.
 """
 

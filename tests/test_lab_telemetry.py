@@ -97,16 +97,22 @@ def test_step_size_statistics_skip_zero_gradients():
 
 
 def test_median_of_a_large_leaf_is_taken_over_strided_entries():
-    grads = {"w": jnp.ones(3000)}
-    updates = {"w": -jnp.arange(1.0, 3001.0) ** 2}  # |u|/|g| = 1, 4, 9, ...: skewed, mean ≠ median
-    params = {"w": jnp.ones(3000)}
+    grads = {"w": jnp.ones(3000), "b": jnp.array([1.0, 2.0, 0.0, 4.0]), "c": jnp.ones(6)}
+    sizes = np.arange(1.0, 3001.0) ** 2  # |u|/|g| = 1, 4, 9, ...: skewed, mean ≠ median
+    even = np.float32([0.3, 5.0, 1e-3, 2.0, 7.0, 0.1])
+    updates = {"w": -jnp.asarray(sizes, jnp.float32), "b": jnp.array([-3.0, 1.0, 5.0, -2.0]),
+               "c": jnp.asarray(even)}
+    params = jax.tree.map(jnp.ones_like, grads)
     tx = telemetry(jo.stateless(lambda g, p: updates), median_sample_size=1000)
     _, state = jax.jit(tx.update)(grads, tx.init(params), params)
     stats = latest_stats(state)
-    sizes = np.arange(1.0, 3001.0) ** 2
-    assert stats.step_size_median["w"] == pytest.approx(np.median(sizes[::3]), rel=1e-6)  # every 3rd entry
+    assert stats.step_size_median["w"] == np.median(sizes[::3]).astype(np.float32)  # every 3rd entry
     assert stats.step_size_mean["w"] == pytest.approx(sizes.mean(), rel=1e-5)  # mean and max use all
     assert stats.step_size_max["w"] == 3000.0**2
+    # small leaves, exact: b's sizes without its g = 0 entry are 3, 0.5, 0.5 (median 0.5);
+    # c has an even count: the mean of the two middle values, (0.3 + 2) / 2
+    assert stats.step_size_median["b"] == 0.5
+    assert stats.step_size_median["c"] == np.median(even) == np.float32(1.15)
     no_median = telemetry(jo.stateless(lambda g, p: updates), median_sample_size=0)
     _, state = no_median.update(grads, no_median.init(params), params)
     assert np.isnan(latest_stats(state).step_size_median["w"])

@@ -12,7 +12,7 @@ the update) of one step:
     update_param_ratio     ‖u_l‖ / ‖θ_l‖       per leaf l (NaN where ‖θ_l‖ = 0)
     step_size_{mean,median,max}   of |u_l| / |g_l| over the entries of leaf l with g ≠ 0
                                                (NaN where the whole leaf has g = 0; the median
-                                               over at most 1024 evenly strided entries)
+                                               over at most 256 evenly strided entries)
 
 The effective per-parameter step size |u|/|g| is η for SGD and η / (sqrt(ν̂) + ε)
 · |m̂/g| for Adam: it shows what an adaptive method does to each parameter.
@@ -69,12 +69,8 @@ def _ratio_of_norms(u, p) -> jax.Array:
 
 
 def _step_sizes(u, g, median_sample_size: int):
-    """mean, median and max of |u|/|g| over the entries with g ≠ 0 (NaN if there are none).
-
-    The median is taken over at most `median_sample_size` entries, every k-th
-    one (a sort of a whole large leaf would cost more than the step); exact
-    for leaves that small. 0 skips it (NaN).
-    """
+    """mean and max of |u|/|g| over the entries with g ≠ 0 (NaN if there are none), and
+    the median's sample: at most `median_sample_size` entries (every k-th), padded."""
     u32, g32 = _float32(u).reshape(-1), _float32(g).reshape(-1)
     has_grad = g32 != 0
     size = jnp.abs(u32) / jnp.where(has_grad, jnp.abs(g32), 1.0)
@@ -82,28 +78,62 @@ def _step_sizes(u, g, median_sample_size: int):
     any_grad = count > 0
     mean = jnp.where(any_grad, jnp.sum(jnp.where(has_grad, size, 0.0)) / jnp.maximum(count, 1), jnp.nan)
     maximum = jnp.where(any_grad, jnp.max(jnp.where(has_grad, size, -jnp.inf)), jnp.nan)
+    sample = valid = None
     if median_sample_size:
-        stride = -(-size.size // median_sample_size)  # ceil: at most median_sample_size entries
-        median = jnp.nanmedian(jnp.where(has_grad, size, jnp.nan)[::stride])
-    else:
-        median = jnp.asarray(jnp.nan)
-    return tuple(v.astype(jnp.float32) for v in (mean, median, maximum))
+        stride = max(1, -(-size.size // median_sample_size))  # ceil(n / sample size)
+        sample, valid = size[::stride], has_grad[::stride]
+        padding = median_sample_size - sample.size
+        sample, valid = jnp.pad(sample, (0, padding)), jnp.pad(valid, (0, padding))
+    return mean.astype(jnp.float32), maximum.astype(jnp.float32), sample, valid
 
 
-def compute_stats(grads, updates, params, step, median_sample_size: int = 1024) -> TelemetryStats:
+_FLOAT32_INFINITY_BITS = 0x7F800000
+
+
+def _median_of_valid(values: jax.Array, valid: jax.Array) -> jax.Array:
+    """The median (as np.median) of the non-negative `values` where `valid`; NaN if none.
+
+    A bisection over the float32 bit patterns, which order non-negative floats
+    like their values: 31 rounds of counting find the two middle order
+    statistics exactly, much faster under XLA on CPU than a sort.
+    """
+    bits = jax.lax.bitcast_convert_type(jnp.where(valid, values, jnp.inf).astype(jnp.float32), jnp.int32)
+    count = jnp.sum(valid)
+    ranks = jnp.stack([(count - 1) // 2, count // 2]) + 1  # 1-based ranks of the two middle values
+
+    def halve(_, bounds):  # invariant: the rank-th smallest bit pattern lies in [low, high]
+        low, high = bounds
+        middle = low + (high - low) // 2
+        enough = jnp.sum(bits[None, :] <= middle[:, None], axis=1) >= ranks
+        return jnp.where(enough, low, middle + 1), jnp.where(enough, middle, high)
+
+    start = (jnp.zeros(2, jnp.int32), jnp.full(2, _FLOAT32_INFINITY_BITS, jnp.int32))
+    low, _ = jax.lax.fori_loop(0, 31, halve, start)
+    middle_pair = jax.lax.bitcast_convert_type(low, jnp.float32)
+    return jnp.where(count > 0, (middle_pair[0] + middle_pair[1]) / 2, jnp.nan).astype(jnp.float32)
+
+
+def compute_stats(grads, updates, params, step, median_sample_size: int = 256) -> TelemetryStats:
     """The statistics of one step (see the module docstring)."""
     ratio = jax.tree.map(_ratio_of_norms, updates, params)
-    sizes = jax.tree.map(lambda u, g: _step_sizes(u, g, median_sample_size), updates, grads)
-    pick = lambda k: jax.tree.map(lambda _, s: s[k], updates, sizes)  # noqa: E731  (tree shaped like updates)
+    update_leaves, treedef = jax.tree.flatten(updates)
+    per_leaf = [_step_sizes(u, g, median_sample_size)
+                for u, g in zip(update_leaves, treedef.flatten_up_to(grads))]
+    if median_sample_size and per_leaf:  # one bisection for all leaves at once
+        medians = jax.vmap(_median_of_valid)(jnp.stack([leaf[2] for leaf in per_leaf]),
+                                             jnp.stack([leaf[3] for leaf in per_leaf]))
+        medians = list(medians)
+    else:
+        medians = [jnp.full([], jnp.nan, jnp.float32)] * len(per_leaf)
     return TelemetryStats(
         step=jnp.asarray(step, jnp.int32),
         grad_norm=tree_global_norm(grads).astype(jnp.float32),
         update_norm=tree_global_norm(updates).astype(jnp.float32),
         param_norm=tree_global_norm(params).astype(jnp.float32),
         update_param_ratio=ratio,
-        step_size_mean=pick(0),
-        step_size_median=pick(1),
-        step_size_max=pick(2),
+        step_size_mean=jax.tree.unflatten(treedef, [leaf[0] for leaf in per_leaf]),
+        step_size_median=jax.tree.unflatten(treedef, medians),
+        step_size_max=jax.tree.unflatten(treedef, [leaf[1] for leaf in per_leaf]),
     )
 
 
@@ -117,7 +147,7 @@ def telemetry(
     inner: GradientTransformation,
     history_size: int = 0,
     every_n_steps: int = 1,
-    median_sample_size: int = 1024,
+    median_sample_size: int = 256,
 ) -> GradientTransformation:
     """Wraps `inner` so that its state records per-step statistics (see the module docstring).
 
@@ -125,9 +155,9 @@ def telemetry(
     params (for ‖θ‖ and the update/param ratios). `history_size` K > 0 keeps
     the last K measured steps; `every_n_steps` n measures steps n, 2n, 3n, ...
     (plus the first). The median step size of a leaf is taken over at most
-    `median_sample_size` of its entries (every k-th, so exact for small leaves):
-    sorting every entry of a large layer each step would cost more than the
-    step itself; 0 skips the median (NaN).
+    `median_sample_size` of its entries (every k-th; exact for smaller leaves):
+    an exact median of every entry of a large layer each step would cost more
+    than the step itself; 0 skips the median (NaN).
     """
     if not (hasattr(inner, "init") and hasattr(inner, "update")):
         raise TypeError(f"telemetry wraps a GradientTransformation, got {type(inner).__name__}.")
