@@ -90,6 +90,7 @@ class SweepResult:
     opt_state: Any  # the final optimizer state, leading axis N (telemetry lives here)
     seconds: float  # wall time of the training itself (all N settings), compilation excluded
     compile_seconds: float  # wall time of tracing and compiling the program (once)
+    run_seconds: tuple = ()  # sweep_one_by_one: the wall time of each of the N runs
 
     @property
     def num_settings(self) -> int:
@@ -242,7 +243,8 @@ def _compile(run, *args, **kwargs):
     return compiled, time.perf_counter() - started
 
 
-def _result(values, losses, val_loss, val_acc, params, opt_state, seconds, compile_seconds, with_validation):
+def _result(values, losses, val_loss, val_acc, params, opt_state, seconds, compile_seconds, with_validation,
+            run_seconds=()):
     """Arrays come with the settings axis first: losses [N, E, S], val_* [N, E]."""
     losses, val_loss, val_acc = (np.asarray(x) for x in (losses, val_loss, val_acc))
     return SweepResult(
@@ -255,6 +257,7 @@ def _result(values, losses, val_loss, val_acc, params, opt_state, seconds, compi
         opt_state=opt_state,
         seconds=seconds,
         compile_seconds=compile_seconds,
+        run_seconds=tuple(run_seconds),
     )
 
 
@@ -328,12 +331,13 @@ def sweep_one_by_one(
     states = [_with_hyperparams(optimizer.init(params), {name: v[k] for name, v in values.items()})
               for k in range(num_settings)]
     compiled, compile_seconds = _compile(run, params, states[0], **device_data)
-    outputs = []
-    started = time.perf_counter()
+    outputs, run_seconds = [], []
     for state in states:
+        started = time.perf_counter()
         outputs.append(jax.device_get(jax.block_until_ready(compiled(params, state, **device_data))))
-    seconds = time.perf_counter() - started
+        run_seconds.append(time.perf_counter() - started)
+    seconds = sum(run_seconds)
     final_params, final_state, losses, val_loss, val_acc = (
         jax.tree.map(lambda *xs: np.stack(xs), *parts) for parts in zip(*outputs))
     return _result(values, losses, val_loss, val_acc, final_params, final_state, seconds, compile_seconds,
-                   with_validation)
+                   with_validation, run_seconds)

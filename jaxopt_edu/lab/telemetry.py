@@ -117,6 +117,8 @@ def compute_stats(grads, updates, params, step, median_sample_size: int = 256) -
     """The statistics of one step (see the module docstring)."""
     ratio = jax.tree.map(_ratio_of_norms, updates, params)
     update_leaves, treedef = jax.tree.flatten(updates)
+    if update_leaves:  # no longer than the largest leaf: the samples are padded to one length
+        median_sample_size = min(median_sample_size, max(int(np.size(u)) for u in update_leaves))
     per_leaf = [_step_sizes(u, g, median_sample_size)
                 for u, g in zip(update_leaves, treedef.flatten_up_to(grads))]
     if median_sample_size and per_leaf:  # one bisection for all leaves at once
