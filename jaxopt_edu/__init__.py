@@ -58,11 +58,32 @@ from jaxopt_edu.transforms.adaptive_adam import (
 from jaxopt_edu.transforms.adaptive_lion import ScaleByLionState, scale_by_lion
 from jaxopt_edu.transforms.momentum import EmaState, TraceState, ema, trace
 from jaxopt_edu.transforms.scaling import ScaleByScheduleState, scale, scale_by_learning_rate, scale_by_schedule
-from jaxopt_edu.transforms.weight_decay import add_decayed_weights
+
 # --- transforms (weight decay, clipping, wrappers) ----------------------------
+from jaxopt_edu.transforms.weight_decay import add_decayed_weights
+from jaxopt_edu.transforms.clipping import clip, clip_by_global_norm, clip_by_norm
+from jaxopt_edu.transforms.wrappers import (
+    AccumulateGradientsState,
+    ApplyIfFiniteState,
+    accumulate_gradients,
+    apply_if_finite,
+)
+
 # --- schedules and inject_hyperparams -----------------------------------------
+from jaxopt_edu import schedules
+from jaxopt_edu.inject import InjectHyperparamsState, inject_hyperparams
+
 # --- named optimizers ---------------------------------------------------------
 from jaxopt_edu.optimizers import adadelta, adagrad, adam, adamax, adamw, amsgrad, lion, nadam, radam, rmsprop, sgd
+
 # --- averaging ----------------------------------------------------------------
+from jaxopt_edu.averaging import (
+    AveragingState,
+    averaged_params,
+    exponential_weight_averaging,
+    num_averaged,
+    stochastic_weight_averaging,
+)
+
 # --- compat modules (jo.torch, jo.keras) --------------------------------------
-from jaxopt_edu.compat import keras
+from jaxopt_edu.compat import keras, torch
