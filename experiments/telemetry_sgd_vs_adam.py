@@ -16,7 +16,9 @@ update/param ratio ‖u_l‖/‖θ_l‖ and the effective per-parameter step siz
 
 and measures what the telemetry costs: the same epoch without it, with it on
 every step (median over ≤ 256 entries per layer), without the median, with
-the exact median (a full sort of every layer), and on every 10th step.
+the exact median of every entry, and on every 10th step; then, more robustly on
+a busy machine, the cost of the statistics alone next to one Adam update and
+one training step.
 """
 
 import argparse
@@ -26,6 +28,55 @@ from pathlib import Path
 import numpy as np
 
 
+def time_statistics_alone(model, splits, repeats: int = 7, length: int = 100) -> dict:
+    """The statistics' own cost on the MLP's params, apart from training: a jitted scan of
+    `length` evaluations, fastest of `repeats` (robust to a shared machine's load), next to
+    the cost of one Adam update and of one full training step (forward, backward, Adam)."""
+    import time
+
+    import jax
+    import jax.numpy as jnp
+
+    import jaxopt_edu as jo
+    from jaxopt_edu.lab.sweep import cross_entropy
+    from jaxopt_edu.lab.telemetry import compute_stats
+
+    images, labels = jnp.asarray(splits.train.images[:128]), jnp.asarray(splits.train.labels[:128])
+    params = model.init(jax.random.PRNGKey(0), images[:1])["params"]
+    grads = jax.grad(lambda p: jnp.mean(cross_entropy(model.apply({"params": p}, images), labels)))(params)
+    adam = jo.adam(1e-3)
+
+    def timed(body):
+        run = jax.jit(lambda g: jax.lax.scan(lambda c, _: (c + 1e-7, body(jax.tree.map(lambda x: x + c, g))),
+                                             jnp.float32(0.0), None, length=length)[1])
+        jax.block_until_ready(run(grads))
+        best = float("inf")
+        for _ in range(repeats):
+            started = time.perf_counter()
+            jax.block_until_ready(run(grads))
+            best = min(best, time.perf_counter() - started)
+        return best / length * 1e3
+
+    def train_step(g):
+        loss, new_grads = jax.value_and_grad(
+            lambda p: jnp.mean(cross_entropy(model.apply({"params": p}, images), labels)))(g)
+        updates, _ = adam.update(new_grads, adam.init(g), g)
+        return loss + jo.tree_global_norm(updates)
+
+    costs = {
+        "statistics, no median": lambda g: compute_stats(g, g, params, 1, 0).grad_norm,
+        "statistics, median of 256": lambda g: compute_stats(g, g, params, 1, 256).step_size_median,
+        "statistics, exact median": lambda g: compute_stats(g, g, params, 1, 1 << 30).step_size_median,
+        "one adam update": lambda g: adam.update(g, adam.init(params), params)[0],
+        "one training step": train_step,
+    }
+    result = {label: timed(body) for label, body in costs.items()}
+    print(f"\ncost on the MLP's params, apart from training (ms; fastest of {repeats} scans of {length}):")
+    for label, ms in result.items():
+        print(f"  {label:26s} {ms:7.3f} ms")
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
@@ -33,7 +84,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--sgd-lr", type=float, default=0.1)
     parser.add_argument("--adam-lr", type=float, default=1e-3)
-    parser.add_argument("--timing-rounds", type=int, default=2)
+    parser.add_argument("--timing-rounds", type=int, default=2, help="end-to-end timing rounds (0: skip)")
     parser.add_argument("--out", default="out/telemetry")
     args = parser.parse_args()
 
@@ -105,13 +156,16 @@ def main():
         for label, factory in variants.items():
             runs = lab.sweep_one_by_one(model, factory, {"learning_rate": [args.adam_lr] * 3}, splits, **common)
             timings[label].extend(runs.run_seconds)  # 3 runs of one compiled program
-    step_ms = {label: min(seconds) / steps * 1e3 for label, seconds in timings.items()}
-    print(f"\nadam step time (ms; fastest of {3 * args.timing_rounds} one-epoch runs, compilation excluded):")
-    for label, ms in step_ms.items():
-        print(f"  {label:26s} {ms:7.3f} ms   ({ms / step_ms['without telemetry'] - 1:+.1%})")
+    step_ms = {label: min(seconds) / steps * 1e3 for label, seconds in timings.items() if seconds}
+    if step_ms:
+        print(f"\nadam step time (ms; fastest of {3 * args.timing_rounds} one-epoch runs, compilation excluded):")
+        for label, ms in step_ms.items():
+            print(f"  {label:26s} {ms:7.3f} ms   ({ms / step_ms['without telemetry'] - 1:+.1%})")
+    stats_ms = time_statistics_alone(model, splits)
     (out / "telemetry.json").write_text(json.dumps({"device": f"{device.platform} {device.device_kind}",
                                                     "steps": steps, "summary": summary,
-                                                    "step_ms": step_ms}, indent=2) + "\n")
+                                                    "step_ms": step_ms, "statistics_alone_ms": stats_ms},
+                                                   indent=2) + "\n")
     print(f"wrote {out}/update_param_ratio.png, step_size_median.png, loss.png, telemetry.json")
 
 
