@@ -13,6 +13,9 @@ starts from the same initial weights (same model, same seed). OUT gets:
     comparison.json  the table's rows and each variant's history
     curves.png       train loss, validation loss and accuracy, learning rate: all variants overlaid
     <label>/         each variant's metrics.json, plots and checkpoints (`jaxopt-edu train` output)
+
+With `only`, just those variants run; the other variants' rows already in
+OUT/comparison.json stay in the table and the curves.
 """
 
 import json
@@ -124,6 +127,13 @@ def plot_curves(histories: dict, path: Union[str, Path]) -> Path:
     return path
 
 
+def _read_previous(path: Path) -> tuple:
+    if not path.is_file():
+        return {}, {}
+    data = json.loads(path.read_text())
+    return {row["variant"]: row for row in data.get("rows", [])}, data.get("histories", {})
+
+
 def run_comparison(config: dict, out: Union[str, Path], data_dir: Optional[Union[str, Path]] = None,
                    only: Optional[Sequence[str]] = None, splits: Any = None, progress: Optional[bool] = None) -> Comparison:
     """Trains every variant (same data, same initial weights); writes OUT/comparison.md/.json and curves.png."""
@@ -132,11 +142,19 @@ def run_comparison(config: dict, out: Union[str, Path], data_dir: Optional[Union
     if splits is None:
         splits = load_data(config, data_dir)  # variants cannot change data or seed: one load serves all
     rows, histories = [], {}
+    order = list(config.get("variants") or {config["name"]: {}})
+    if only:  # keep the rows of the other variants already in OUT
+        previous = _read_previous(out / "comparison.json")
+        for label in order:
+            if label not in variants and label in previous[0]:
+                rows.append(previous[0][label])
+                histories[label] = previous[1][label]
     for label, variant in variants.items():
         result = train(variant, splits, out_dir=out / _folder(label), progress=progress)
         history = result.history
         histories[label] = history
         validation_losses = [row["validation_loss"] for row in history if row["validation_loss"] is not None]
+        rows = [row for row in rows if row["variant"] != label]
         rows.append({
             "variant": label,
             "optimizer": describe_optimizer(variant["optimizer"]),
@@ -149,6 +167,7 @@ def run_comparison(config: dict, out: Union[str, Path], data_dir: Optional[Union
             "test_accuracy": result.test_accuracy,
             "seconds_per_epoch": result.metrics["seconds_per_epoch"],
         })
+        rows.sort(key=lambda row: order.index(row["variant"]))
         table = markdown_table(rows)
         out.mkdir(parents=True, exist_ok=True)
         (out / "comparison.md").write_text(table + "\n")
