@@ -87,6 +87,12 @@ def test_compare_writes_a_table_and_overlaid_curves(tiny_mnist, config_file, tmp
     assert (out / "curves.png").stat().st_size > 0
     assert {p.name for p in out.iterdir()} >= {"sgd", "adam", "comparison.json"}
     assert (out / "sgd" / "metrics.json").is_file() and (out / "adam" / "metrics.json").is_file()
+    # --only reruns one variant (here: continues it to 2 epochs) and keeps the other rows
+    assert cli.main(["compare", str(config_file), "--set", "epochs=2", "--only", "adam", "--data-dir", str(tiny_mnist),
+                     "--out", str(out)]) == 0
+    rows = (out / "comparison.md").read_text().splitlines()[2:]
+    assert [row.split(" | ")[0] for row in rows] == ["| sgd", "| adam"]
+    assert rows[0].split(" | ")[3] == "1" and rows[1].split(" | ")[3] == "2"
 
 
 def test_errors_are_one_line_with_exit_status_2(tiny_mnist, config_file, tmp_path, capsys):
