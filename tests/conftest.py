@@ -55,6 +55,22 @@ def random_gradients(params, num_steps: int, seed: int = 1, scales=(1e-3, 1.0, 1
     return steps
 
 
+def updates_over_steps(update, tx, params, grads_seq):
+    """The per-step updates of `tx` (its `update` possibly jitted) with params held fixed."""
+    state, out = tx.init(params), []
+    for grads in grads_seq:
+        updates, state = update(grads, state, params)
+        out.append(updates)
+    return out, state
+
+
+def assert_close_to_leaf_scale(ours, reference, tol):
+    """|a − b| <= tol·|b| + tol·max|b over the leaf|: relative, with a per-leaf floor."""
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
+
+
 @pytest.fixture
 def mixed_params():
     return nested_params()

@@ -18,24 +18,9 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import float32_params, nested_params, random_gradients
+from conftest import assert_close_to_leaf_scale, float32_params, nested_params, random_gradients, updates_over_steps
 
 NUM_STEPS = 20
-
-
-def _updates_over_steps(update, tx, params, grads_seq):
-    state, out = tx.init(params), []
-    for grads in grads_seq:
-        updates, state = update(grads, state, params)
-        out.append(updates)
-    return out, state
-
-
-def _assert_close(ours, reference, tol):
-    """|a − b| <= tol·|b| + tol·max|b over the leaf|: relative, with a per-leaf floor."""
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
 
 
 def _scalar_updates(tx, grads):
@@ -113,7 +98,7 @@ def _optax_updates(name):
     """optax's updates for case `name` (jitted), computed once for both variants."""
     theirs = OPTAX_PARITY[name][1]()
     params = float32_params()
-    return _updates_over_steps(jax.jit(theirs.update), theirs, params, random_gradients(params, NUM_STEPS))[0]
+    return updates_over_steps(jax.jit(theirs.update), theirs, params, random_gradients(params, NUM_STEPS))[0]
 
 
 class AdaptiveOptaxParityTest(chex.TestCase):
@@ -122,10 +107,10 @@ class AdaptiveOptaxParityTest(chex.TestCase):
     def test_matches_optax_over_many_steps(self, name):
         ours = OPTAX_PARITY[name][0]()
         params = float32_params()
-        got, _ = _updates_over_steps(self.variant(ours.update), ours, params, random_gradients(params, NUM_STEPS))
+        got, _ = updates_over_steps(self.variant(ours.update), ours, params, random_gradients(params, NUM_STEPS))
         want = _optax_updates(name)
         # Bit-exact under jit; without jit XLA fuses (rounds) some steps differently.
-        _assert_close(got, want, tol=1e-6)
+        assert_close_to_leaf_scale(got, want, tol=1e-6)
 
 
 class AdaptiveDtypeTest(chex.TestCase):
@@ -172,8 +157,8 @@ def test_vmap_over_a_batch_equals_one_at_a_time(name):
     update = jax.vmap(tx.update)
     for g, d in zip(grads_seq, doubled):
         batched_updates, state = update(jax.tree.map(lambda a, b: jnp.stack([a, b]), g, d), state, batched_params)
-    single, _ = _updates_over_steps(tx.update, tx, params, doubled)
-    _assert_close(jax.tree.map(lambda x: x[1], batched_updates), single[-1], tol=1e-6)
+    single, _ = updates_over_steps(tx.update, tx, params, doubled)
+    assert_close_to_leaf_scale(jax.tree.map(lambda x: x[1], batched_updates), single[-1], tol=1e-6)
 
 
 # ---- each torch / Keras knob against the library it names --------------------------------
@@ -257,8 +242,8 @@ def test_knob_matches_the_library_it_names(name):
     params = float32_params()
     grads_seq = random_gradients(params, 12)
     tx = ours_factory()
-    got, _ = _updates_over_steps(tx.update, tx, params, grads_seq)
-    _assert_close(got, reference(params, grads_seq), tol=tol)
+    got, _ = updates_over_steps(tx.update, tx, params, grads_seq)
+    assert_close_to_leaf_scale(got, reference(params, grads_seq), tol=tol)
 
 
 # ---- hand-checked formulas and deliberate differences from optax ------------------------
@@ -342,9 +327,9 @@ def test_nadam_is_not_optax_nadam():
     """optax.nadam is Adam with a one-step look-ahead and no momentum schedule."""
     params = float32_params()
     grads_seq = random_gradients(params, 5)
-    ours, _ = _updates_over_steps(jo.scale_by_nadam().update, jo.scale_by_nadam(), params, grads_seq)
+    ours, _ = updates_over_steps(jo.scale_by_nadam().update, jo.scale_by_nadam(), params, grads_seq)
     optax_nadam = optax.scale_by_adam(nesterov=True)
-    theirs, _ = _updates_over_steps(optax_nadam.update, optax_nadam, params, grads_seq)
+    theirs, _ = updates_over_steps(optax_nadam.update, optax_nadam, params, grads_seq)
     difference = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)))
     assert difference > 1e-2
 
@@ -373,10 +358,10 @@ def test_radam_differs_from_optax_only_by_optax_float32_rho():
     params = float32_params()
     grads_seq = random_gradients(params, NUM_STEPS)
     ours, theirs = jo.scale_by_radam(), optax.scale_by_radam()
-    got, _ = _updates_over_steps(jax.jit(ours.update), ours, params, grads_seq)
-    want, _ = _updates_over_steps(jax.jit(theirs.update), theirs, params, grads_seq)
-    _assert_close(got[:5], want[:5], tol=1e-6)
-    _assert_close(got[5:], want[5:], tol=1e-2)
+    got, _ = updates_over_steps(jax.jit(ours.update), ours, params, grads_seq)
+    want, _ = updates_over_steps(jax.jit(theirs.update), theirs, params, grads_seq)
+    assert_close_to_leaf_scale(got[:5], want[:5], tol=1e-6)
+    assert_close_to_leaf_scale(got[5:], want[5:], tol=1e-2)
     ratio_at_6 = np.asarray(got[5]["dense"]["kernel"]) / np.asarray(want[5]["dense"]["kernel"])
     np.testing.assert_allclose(ratio_at_6, ratio_at_6.flat[0], rtol=1e-5)  # one scalar factor r_t
     assert 1.003 < ratio_at_6.flat[0] < 1.01

@@ -12,24 +12,9 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import float32_params, nested_params, random_gradients
+from conftest import assert_close_to_leaf_scale, float32_params, nested_params, random_gradients, updates_over_steps
 
 NUM_STEPS = 20
-
-
-def _updates_over_steps(update, tx, params, grads_seq):
-    state, out = tx.init(params), []
-    for grads in grads_seq:
-        updates, state = update(grads, state, params)
-        out.append(updates)
-    return out, state
-
-
-def _assert_close(ours, reference, tol):
-    """|a − b| <= tol·|b| + tol·max|b over the leaf|: relative, with a per-leaf floor."""
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
 
 
 # (ours, optax) with the same semantics.
@@ -55,7 +40,7 @@ def _optax_updates(name):
     """optax's updates for case `name` (jitted), computed once for both variants."""
     theirs = PARITY_CASES[name][1]()
     params = float32_params()
-    return _updates_over_steps(jax.jit(theirs.update), theirs, params, random_gradients(params, NUM_STEPS))[0]
+    return updates_over_steps(jax.jit(theirs.update), theirs, params, random_gradients(params, NUM_STEPS))[0]
 
 
 class MomentumParityTest(chex.TestCase):
@@ -64,11 +49,11 @@ class MomentumParityTest(chex.TestCase):
     def test_matches_optax_over_many_steps(self, name):
         ours = PARITY_CASES[name][0]()
         params = float32_params()
-        got, _ = _updates_over_steps(self.variant(ours.update), ours, params, random_gradients(params, NUM_STEPS))
+        got, _ = updates_over_steps(self.variant(ours.update), ours, params, random_gradients(params, NUM_STEPS))
         want = _optax_updates(name)
         # Exact under jit; without jit XLA fuses differently, and the momentum
         # buffer carries those last-bit differences for ~1/(1 − μ) steps.
-        _assert_close(got, want, tol=1e-5 if name.startswith("trace") else 1e-6)
+        assert_close_to_leaf_scale(got, want, tol=1e-5 if name.startswith("trace") else 1e-6)
 
 
 class MomentumDtypeTest(chex.TestCase):
@@ -113,8 +98,8 @@ def test_vmap_over_a_batch_equals_one_at_a_time(name):
     state = jax.vmap(tx.init)(batched_params)
     for grads in batched_grads:
         batched_updates, state = jax.vmap(tx.update)(grads, state, batched_params)
-    single, _ = _updates_over_steps(tx.update, tx, params, doubled)
-    _assert_close(jax.tree.map(lambda x: x[1], batched_updates), single[-1], tol=1e-6)
+    single, _ = updates_over_steps(tx.update, tx, params, doubled)
+    assert_close_to_leaf_scale(jax.tree.map(lambda x: x[1], batched_updates), single[-1], tol=1e-6)
 
 
 # ---- torch's momentum buffer: the deliberate difference from optax.trace -----------
@@ -142,7 +127,7 @@ def test_trace_is_torch_sgd_momentum_buffer(momentum, dampening, nesterov):
     params = float32_params()
     grads_seq = random_gradients(params, 10)
     tx = jo.trace(momentum, dampening=dampening, nesterov=nesterov)
-    got, _ = _updates_over_steps(tx.update, tx, params, grads_seq)
+    got, _ = updates_over_steps(tx.update, tx, params, grads_seq)
     leaves = [torch.zeros(np.shape(x)) for x in jax.tree.leaves(params)]
     opt = torch.optim.SGD(leaves, lr=1.0, momentum=momentum, dampening=dampening, nesterov=nesterov)
     for grads, ours in zip(grads_seq, got):
@@ -150,7 +135,7 @@ def test_trace_is_torch_sgd_momentum_buffer(momentum, dampening, nesterov):
             leaf.grad = torch.from_numpy(np.array(grad))
             leaf.data.zero_()  # params do not enter the step: read −update directly
         opt.step()
-        _assert_close(ours, jax.tree.unflatten(jax.tree.structure(params), [-leaf.numpy() for leaf in leaves]),
+        assert_close_to_leaf_scale(ours, jax.tree.unflatten(jax.tree.structure(params), [-leaf.numpy() for leaf in leaves]),
                       tol=1e-6)
 
 
@@ -218,5 +203,5 @@ def test_traced_hyperparameters_work_under_jit():
             updates, state = tx.update(g, state)
         return updates
 
-    expected, _ = _updates_over_steps(jo.trace(0.9, nesterov=True).update, jo.trace(0.9, nesterov=True), params, grads)
-    _assert_close(two_steps(jnp.float32(0.9)), expected[-1], tol=1e-6)
+    expected, _ = updates_over_steps(jo.trace(0.9, nesterov=True).update, jo.trace(0.9, nesterov=True), params, grads)
+    assert_close_to_leaf_scale(two_steps(jnp.float32(0.9)), expected[-1], tol=1e-6)

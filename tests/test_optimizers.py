@@ -13,7 +13,7 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import float32_params, nested_params, random_gradients
+from conftest import assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
 
 NUM_STEPS = 20
 
@@ -26,13 +26,6 @@ def _trajectory(update, tx, params, grads_seq):
         params = jo.apply_updates(params, updates)
         out.append(updates)
     return out, params
-
-
-def _assert_close(ours, reference, tol):
-    """|a − b| <= tol·|b| + tol·max|b over the leaf|: relative, with a per-leaf floor."""
-    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):
-        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
 
 
 def _inverse_time(count):
@@ -107,8 +100,8 @@ class OptimizerOptaxParityTest(chex.TestCase):
         params = float32_params()
         got, got_params = _trajectory(self.variant(ours.update), ours, params, random_gradients(params, NUM_STEPS))
         want, want_params = _optax_trajectory(name)
-        _assert_close(got, want, tol)
-        _assert_close(got_params, want_params, 1e-6)
+        assert_close_to_leaf_scale(got, want, tol)
+        assert_close_to_leaf_scale(got_params, want_params, 1e-6)
 
 
 class OptimizerDtypeTest(chex.TestCase):
@@ -295,7 +288,7 @@ def test_sgd_is_torch_sgd_with_coupled_weight_decay_and_dampening(kwargs):
     grads_seq = random_gradients(params, 10)
     tx = jo.sgd(0.01, **kwargs)
     _, got = _trajectory(jax.jit(tx.update), tx, params, grads_seq)
-    _assert_close(got, _torch_trajectory(torch.optim.SGD, params, grads_seq, lr=0.01, **kwargs), 1e-6)
+    assert_close_to_leaf_scale(got, _torch_trajectory(torch.optim.SGD, params, grads_seq, lr=0.01, **kwargs), 1e-6)
 
 
 def test_nadam_is_torch_nadam_not_optax_nadam():
@@ -304,7 +297,7 @@ def test_nadam_is_torch_nadam_not_optax_nadam():
     grads_seq = random_gradients(params, 10)
     tx = jo.nadam(0.01)
     _, got = _trajectory(jax.jit(tx.update), tx, params, grads_seq)
-    _assert_close(got, _torch_trajectory(torch.optim.NAdam, params, grads_seq, lr=0.01), 1e-6)
+    assert_close_to_leaf_scale(got, _torch_trajectory(torch.optim.NAdam, params, grads_seq, lr=0.01), 1e-6)
     _, optax_params = _trajectory(jax.jit(optax.nadam(0.01).update), optax.nadam(0.01), params, grads_seq)
     difference = max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(optax_params)))
     assert difference > 1e-4
@@ -318,7 +311,7 @@ def test_adadelta_default_learning_rate_is_one_unlike_optax_none():
     ours, theirs = jo.adadelta(), optax.adadelta()
     ours_updates, _ = ours.update(grads, ours.init(params), params)
     theirs_updates, _ = theirs.update(grads, theirs.init(params), params)
-    _assert_close(ours_updates, jax.tree.map(jnp.negative, theirs_updates), 1e-6)
+    assert_close_to_leaf_scale(ours_updates, jax.tree.map(jnp.negative, theirs_updates), 1e-6)
 
 
 def test_zero_momentum_and_decay_add_no_state_and_need_no_params():
@@ -326,7 +319,7 @@ def test_zero_momentum_and_decay_add_no_state_and_need_no_params():
     params = float32_params()
     assert jax.tree.leaves(tx.init(params)) == []
     updates, _ = tx.update(params, tx.init(params))  # no params needed
-    _assert_close(updates, jax.tree.map(lambda g: -0.1 * g, params), 1e-6)
+    assert_close_to_leaf_scale(updates, jax.tree.map(lambda g: -0.1 * g, params), 1e-6)
     # A momentum given as an array (as inject_hyperparams holds it) keeps its buffer, even at 0.
     with_array = jo.sgd(0.1, momentum=jnp.asarray(0.0))
     assert len(jax.tree.leaves(with_array.init(params))) > 0
