@@ -13,8 +13,9 @@ the same batches from the same initial params, one epoch each by default:
   N compilations: the "+ compile" column counts them).
 
 Both sides are measured `--repeats` times, alternating (the machine may be
-shared), and each keeps its fastest run. Prints the wall times, their ratio, and checks that both give the same final
-losses; writes OUT/bench_sweep.json, OUT/sweep.md (results table) and
+shared), and each keeps its fastest run. Prints the wall times, their ratio, and how closely the two agree (the step
+losses to float32 rounding at first; training then amplifies the last-bit
+differences of batched and unbatched matmuls); writes OUT/bench_sweep.json, OUT/sweep.md (results table) and
 OUT/sweep.png (final loss against the learning rate).
 """
 
@@ -81,13 +82,18 @@ def main():
     print(f"speed-up of the sweep: {separate.seconds / vmapped.seconds:.2f}x on the runs, "
           f"{separate_total / vmapped_total:.2f}x with one compile each side, "
           f"{separate_processes / vmapped_total:.2f}x against {n} compiling processes")
-    # batched and unbatched matmuls round differently in the last bit; settings that diverge
-    # amplify that, so compare the stable ones (both final losses below the first minibatch loss)
-    stable = (separate.final_loss < separate.step_loss[:, 0]) & (vmapped.final_loss < vmapped.step_loss[:, 0])
+    # Batched and unbatched matmuls round differently in the last bit. Training amplifies such
+    # differences (chaotically, more at high learning rates), so the step losses agree to float32
+    # rounding at first and drift apart later: report both.
+    early = min(50, steps)
+    calm = np.max(separate.step_loss[:, :early], axis=1) <= 1.5 * separate.step_loss[:, 0]  # no blow-up
+    early_gap = float(np.max(np.abs(vmapped.step_loss[calm, :early] - separate.step_loss[calm, :early])
+                             / np.abs(separate.step_loss[calm, :early]))) if calm.any() else float("nan")
     relative = np.abs(vmapped.final_loss - separate.final_loss) / np.abs(separate.final_loss)
-    gap = float(np.max(relative[stable])) if stable.any() else float("nan")
-    print(f"largest relative difference of the final validation losses, sweep vs separate, over the "
-          f"{int(stable.sum())} settings that did not diverge: {gap:.2e}")
+    print(f"sweep vs separate: step losses of the first {early} steps agree to {early_gap:.1e} (relative) "
+          f"in the {int(calm.sum())} settings that do not blow up; final validation losses differ by "
+          f"(relative, per learning rate):")
+    print("  " + "  ".join(f"{rate:.2g}: {difference:.1e}" for rate, difference in zip(rates["learning_rate"], relative)))
     print(vmapped.table())
 
     out = Path(args.out)
@@ -98,7 +104,8 @@ def main():
         "device": f"{device.platform} {device.device_kind}", "settings": n, "steps_per_setting": steps,
         "optimizer": args.optimizer, "sweep_run_s": vmapped.seconds, "sweep_compile_s": vmapped.compile_seconds,
         "separate_run_s": separate.seconds, "separate_compile_s": separate.compile_seconds,
-        "max_relative_final_loss_difference_stable": gap, "stable_settings": int(stable.sum()),
+        "max_relative_step_loss_difference_first_50": early_gap,
+        "relative_final_loss_difference": relative.tolist(),
         "results": vmapped.records(),
     }, indent=2) + "\n")
     print(f"wrote {out / 'bench_sweep.json'}, {out / 'sweep.md'}, {out / 'sweep.png'}")
