@@ -16,8 +16,8 @@ MNIST_NOTEBOOK = {
     "sgd": ("test accuracy 11.6%", "200 epochs, batch 4096, lr 1e-4"),
     "momentum_0.9": ("test accuracy 25.5%", "200 epochs, batch 4096, lr 1e-4"),
     "momentum_0.99": ("test accuracy 88.3%", "200 epochs, batch 4096, lr 1e-4"),
-    "nesterov_0.99": (None, "200 epochs, batch 4096, lr 1e-4"),
-    "momentum_0.99_steplr": (None, "200 epochs, batch 4096, lr 1e-4"),
+    "nesterov_0.99": (None, "ours: momentum 0.99, batch 4096, lr 1e-4"),
+    "momentum_0.99_steplr": (None, "ours: momentum 0.99, batch 4096, lr 1e-3 halved every 20 epochs"),
     "adagrad": ("final train loss 0.169", "200 epochs, batch 1024, lr 1e-3"),
     "rmsprop": ("final train loss 1.7e-4", "200 epochs, batch 1024, lr 1e-3"),
     "adam": ("final train loss 1.2e-4", "200 epochs, batch 1024, lr 1e-3"),
@@ -49,8 +49,8 @@ def _trend(history, every):
     return ", ".join(f"{row['epoch']}: {_percent(row['validation_accuracy'])}" for row in points)
 
 
-def comparison_table(runs: Path, name: str, notebook: dict, every: int) -> str:
-    data = _read(runs / name / "comparison.json")
+def comparison_table(runs: Path, name: str, notebook: dict, every: int, file: str = "comparison.json") -> str:
+    data = _read(runs / name / file)
     rows = {row["variant"]: row for row in (data or {}).get("rows", [])}
     histories = (data or {}).get("histories", {})
     lines = [
@@ -72,6 +72,9 @@ def comparison_table(runs: Path, name: str, notebook: dict, every: int) -> str:
 
 def cifar_table(runs: Path, name: str) -> str:
     data = _read(runs / name / "comparison.json")
+    if data is not None:
+        done = {row["variant"] for row in data["rows"]}
+        data["rows"] += [{"variant": label, "pending": True} for label in data["config"]["variants"] if label not in done]
     if data is None:
         return "(pending)"
     lines = [
@@ -79,6 +82,9 @@ def cifar_table(runs: Path, name: str) -> str:
         "|---|---|---|---|---|---|",
     ]
     for row in data["rows"]:
+        if row.get("pending"):
+            lines.append(f"| {row['variant']} | pending | | | | |")
+            continue
         history = data["histories"][row["variant"]]
         losses = f"{history[0]['train_loss']:.3f} → {history[-1]['train_loss']:.3f}"
         lines.append(
@@ -106,12 +112,22 @@ def main(runs: Path) -> None:
     print("|---|---|---|---|---|")
     for name in ("mnist_mlp_adam_5", "mnist_mlp_adam_20", "cifar10_lenet_sgd"):
         print(train_row(runs, name))
-    print("\n## MNIST optimizer comparison\n")
-    print(comparison_table(runs, "mnist_mlp_optimizers", MNIST_NOTEBOOK, every=10))
+    print("\n## MNIST optimizer comparison, 200 epochs\n")
+    print(comparison_table(runs, "mnist_mlp_optimizers", MNIST_NOTEBOOK, every=50))
+    print("\n## MNIST optimizer comparison, 50 epochs\n")
+    print(comparison_table(runs, "mnist_mlp_optimizers", MNIST_NOTEBOOK, every=10, file="comparison_50.json"))
     print("\n## MNIST long momentum runs\n")
-    print(comparison_table(runs, "mnist_mlp_momentum_long", LONG_NOTEBOOK, every=25))
-    print("\n## CIFAR-10 LeNet\n")
+    print(comparison_table(runs, "mnist_mlp_momentum_long", LONG_NOTEBOOK, every=100))
+    print("\n## MNIST long momentum runs, 100 epochs\n")
+    print(comparison_table(runs, "mnist_mlp_momentum_long", LONG_NOTEBOOK, every=25, file="comparison_100.json"))
+    print("\n## CIFAR-10 LeNet, 5,000-image subset, 10 epochs\n")
+    print(cifar_table(runs, "cifar10_lenet_optimizers_5k_10"))
+    print("\n## CIFAR-10 LeNet, 5,000-image subset, 5 epochs\n")
     print(cifar_table(runs, "cifar10_lenet_optimizers_5k"))
+    full = _read(runs / "cifar10_lenet_sgd" / "metrics.json")
+    if full:
+        print("\nFull-data SGD run, mean epoch loss per epoch: "
+              + ", ".join(f"{row['train_loss']:.3f}" for row in full["history"]))
 
 
 if __name__ == "__main__":
