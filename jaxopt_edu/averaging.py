@@ -45,7 +45,7 @@ from jaxopt_edu.base import GradientTransformation, OptState, Params, apply_upda
 from jaxopt_edu.combine import _check_transformation
 from jaxopt_edu.transforms.moments import canonical_dtype, compute_dtype, safe_increment, zero_count
 from jaxopt_edu.tree_utils import check_same_structure
-from jaxopt_edu.validation import check_in_range, check_positive_int
+from jaxopt_edu.validation import check_in_range, check_non_negative_int, check_positive_int
 
 __all__ = [
     "AveragingState",
@@ -64,8 +64,7 @@ class AveragingState(NamedTuple):
 
 
 def _check_start_and_every(start_step: Any, every_k: Any) -> None:
-    if isinstance(start_step, bool) or not isinstance(start_step, int) or start_step < 0:
-        raise ValueError(f"start_step must be an integer >= 0, got {start_step!r}.")
+    check_non_negative_int("start_step", start_step)
     check_positive_int("every_k", every_k)
 
 

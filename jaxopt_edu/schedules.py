@@ -20,15 +20,20 @@ non-positive number of steps into a constant schedule or a negative
 `transition_begin` into 0, these raise instead.
 """
 
-import math
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxopt_edu.base import Schedule
-from jaxopt_edu.validation import check_in_range, check_positive, check_positive_int, concrete_scalar
+from jaxopt_edu.validation import (
+    check_finite_number,
+    check_in_range,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+    concrete_scalar,
+)
 
 __all__ = [
     "constant",
@@ -45,24 +50,6 @@ __all__ = [
 
 # ---- argument checks ----------------------------------------------------------
 
-def _check_number(name: str, value: Any) -> None:
-    """A finite real scalar (a Python number or a 0-d / 1-element array); traced values pass."""
-    if isinstance(value, jax.core.Tracer):  # a schedule built inside jit / vmap (a sweep)
-        return
-    if isinstance(value, bool) or callable(value):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
-    array = np.asarray(value)
-    if array.size != 1 or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"{name} must be a scalar number, got {value!r}.")
-    if not math.isfinite(float(array.reshape(()))):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-
-
-def _check_non_negative_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
-
-
 def _as_count(count) -> jax.Array:
     return jnp.asarray(count, jnp.int32)
 
@@ -75,7 +62,7 @@ def _as_value(value) -> jax.Array:
 
 def constant(value: float) -> Schedule:
     """η_t = value for every t."""
-    _check_number("value", value)
+    check_finite_number("value", value)
 
     def schedule(count):
         return jnp.full(jnp.shape(count), value, jnp.float32)
@@ -93,12 +80,12 @@ def polynomial(init_value: float, end_value: float, power: float, transition_ste
     p = `power` (> 0): p = 1 is a straight line, p > 1 falls fast then flattens.
     η_t = I before B, E from B + T on. Same values as optax.polynomial_schedule.
     """
-    _check_number("init_value", init_value)
-    _check_number("end_value", end_value)
-    _check_number("power", power)
+    check_finite_number("init_value", init_value)
+    check_finite_number("end_value", end_value)
+    check_finite_number("power", power)
     check_positive("power", power)
     check_positive_int("transition_steps", transition_steps)
-    _check_non_negative_int("transition_begin", transition_begin)
+    check_non_negative_int("transition_begin", transition_begin)
 
     def schedule(count):
         elapsed = jnp.clip(_as_count(count) - transition_begin, 0, transition_steps)
@@ -122,10 +109,10 @@ def linear(init_value: float, end_value: float, transition_steps: int, transitio
     η_t = I before B, E from B + T on. `polynomial` with power 1; same values as
     optax.linear_schedule and (for I, E as factors of the base lr) torch's LinearLR.
     """
-    _check_number("init_value", init_value)
-    _check_number("end_value", end_value)
+    check_finite_number("init_value", init_value)
+    check_finite_number("end_value", end_value)
     check_positive_int("transition_steps", transition_steps)
-    _check_non_negative_int("transition_begin", transition_begin)
+    check_non_negative_int("transition_begin", transition_begin)
     return polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
 
 
@@ -141,13 +128,13 @@ def exponential_decay(init_value: float, transition_steps: int, decay_rate: floa
     ExponentialDecay is the case B = 0, and torch's ExponentialLR the case
     T = 1. E must lie on the side the decay heads to (E ≤ I when r < 1).
     """
-    _check_number("init_value", init_value)
+    check_finite_number("init_value", init_value)
     check_positive_int("transition_steps", transition_steps)
-    _check_number("decay_rate", decay_rate)
+    check_finite_number("decay_rate", decay_rate)
     check_positive("decay_rate", decay_rate)
-    _check_non_negative_int("transition_begin", transition_begin)
+    check_non_negative_int("transition_begin", transition_begin)
     if end_value is not None:
-        _check_number("end_value", end_value)
+        check_finite_number("end_value", end_value)
     rate, init, end = (concrete_scalar(x) for x in (decay_rate, init_value, end_value))
     if None not in (rate, init, end):
         if rate < 1 and end > init:
@@ -185,11 +172,11 @@ def piecewise_constant(init_value: float, boundaries_and_scales: Optional[Mappin
     Same values as optax.piecewise_constant_schedule; torch's MultiStepLR is
     the case where every s_i = gamma.
     """
-    _check_number("init_value", init_value)
+    check_finite_number("init_value", init_value)
     boundaries_and_scales = dict(boundaries_and_scales or {})
     for boundary, factor in boundaries_and_scales.items():
-        _check_non_negative_int("boundaries_and_scales boundary", boundary)
-        _check_number(f"boundaries_and_scales[{boundary}]", factor)
+        check_non_negative_int("boundaries_and_scales boundary", boundary)
+        check_finite_number(f"boundaries_and_scales[{boundary}]", factor)
         check_in_range(f"boundaries_and_scales[{boundary}]", factor, 0.0)
     boundaries = sorted(boundaries_and_scales)
     factors = [boundaries_and_scales[b] for b in boundaries]
@@ -217,11 +204,11 @@ def cosine_decay(init_value: float, decay_steps: int, alpha: float = 0.0, expone
     CosineAnnealingLR is, for t ≤ T, the case p = 1 with eta_min = α·I (past
     T torch's cosine climbs back up; this one stays at α·I).
     """
-    _check_number("init_value", init_value)
+    check_finite_number("init_value", init_value)
     check_positive_int("decay_steps", decay_steps)
-    _check_number("alpha", alpha)
+    check_finite_number("alpha", alpha)
     check_in_range("alpha", alpha, 0.0, 1.0)
-    _check_number("exponent", exponent)
+    check_finite_number("exponent", exponent)
     check_positive("exponent", exponent)
 
     def schedule(count):
@@ -245,10 +232,10 @@ def warmup_cosine_decay(init_value: float, peak_value: float, warmup_steps: int,
     values as optax.warmup_cosine_decay_schedule (which writes the cosine
     part as P · ((1 − α) · c_t + α) with α = E / P).
     """
-    _check_number("init_value", init_value)
-    _check_number("peak_value", peak_value)
-    _check_number("end_value", end_value)
-    _check_non_negative_int("warmup_steps", warmup_steps)
+    check_finite_number("init_value", init_value)
+    check_finite_number("peak_value", peak_value)
+    check_finite_number("end_value", end_value)
+    check_non_negative_int("warmup_steps", warmup_steps)
     check_positive_int("decay_steps", decay_steps)
     if decay_steps <= warmup_steps:
         raise ValueError(
@@ -291,7 +278,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
             f"got {len(boundaries)}: {boundaries!r}."
         )
     for index, boundary in enumerate(boundaries):
-        _check_non_negative_int(f"boundaries[{index}]", boundary)
+        check_non_negative_int(f"boundaries[{index}]", boundary)
     if any(later <= earlier for earlier, later in zip(boundaries, boundaries[1:])):
         raise ValueError(f"boundaries must be strictly increasing, got {boundaries!r}.")
 

@@ -70,7 +70,34 @@ def check_beta(name: str, value: Any) -> None:
     check_in_range(name, value, 0.0, 1.0, high_inclusive=False)
 
 
+def _check_integer_at_least(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
 def check_positive_int(name: str, value: Any) -> None:
     """Raises ValueError unless `value` is an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    _check_integer_at_least(name, value, 1)
+
+
+def check_non_negative_int(name: str, value: Any) -> None:
+    """Raises ValueError unless `value` is an integer >= 0."""
+    _check_integer_at_least(name, value, 0)
+
+
+def check_finite_number(name: str, value: Any) -> None:
+    """A finite real scalar (a Python number or a 0-d / 1-element array).
+
+    Raises TypeError for anything else (a bool, a non-scalar array) and
+    ValueError for NaN or an infinity; traced values pass unchecked (a
+    schedule built inside jit / vmap, e.g. for a sweep).
+    """
+    if isinstance(value, jax.core.Tracer):
+        return
+    if isinstance(value, bool) or callable(value):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    array = np.asarray(value)
+    if array.size != 1 or not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"{name} must be a scalar number, got {value!r}.")
+    if not math.isfinite(float(array.reshape(()))):
+        raise ValueError(f"{name} must be finite, got {value!r}.")

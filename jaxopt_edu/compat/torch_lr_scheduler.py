@@ -33,7 +33,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_edu.base import Schedule
-from jaxopt_edu.validation import check_in_range, check_non_negative, check_positive, check_positive_int
+from jaxopt_edu.validation import (
+    check_finite_number,
+    check_in_range,
+    check_non_negative,
+    check_non_negative_int,
+    check_positive,
+    check_positive_int,
+)
 
 __all__ = [
     "StepLR",
@@ -59,15 +66,7 @@ def _check_number(name: str, value: Any) -> None:
             "the optimizer's learning rate as a number; to run schedules one after the "
             "other use jo.schedules.join."
         )
-    if isinstance(value, jax.core.Tracer):  # traced (e.g. vmapped for a sweep): used as is, unchecked
-        return
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
-    array = np.asarray(value)
-    if array.size != 1 or not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"{name} must be a scalar number, got {value!r}.")
-    if not math.isfinite(float(array.reshape(()))):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
+    check_finite_number(name, value)
 
 
 def _check_gamma(gamma: Any) -> None:
@@ -82,11 +81,6 @@ def _check_gamma(gamma: Any) -> None:
 def _check_base_lr(base_lr: Any) -> None:
     _check_number("base_lr", base_lr)
     check_non_negative("base_lr", base_lr)
-
-
-def _check_non_negative_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}.")
 
 
 def _check_anneal_strategy(value: Any) -> None:
@@ -145,7 +139,7 @@ def MultiStepLR(base_lr: float, milestones: Iterable[int], gamma: float = 0.1) -
     _check_base_lr(base_lr)
     milestones = list(milestones)
     for index, milestone in enumerate(milestones):
-        _check_non_negative_int(f"milestones[{index}]", milestone)
+        check_non_negative_int(f"milestones[{index}]", milestone)
     _check_gamma(gamma)
     sorted_milestones = jnp.asarray(sorted(milestones), jnp.int32)
 
@@ -228,7 +222,7 @@ def LinearLR(base_lr: float, start_factor: float = 1.0 / 3, end_factor: float = 
     check_in_range("start_factor", start_factor, 0.0, 1.0, low_inclusive=False)
     _check_number("end_factor", end_factor)
     check_in_range("end_factor", end_factor, 0.0, 1.0)
-    _check_non_negative_int("total_iters", total_iters)
+    check_non_negative_int("total_iters", total_iters)
 
     def schedule(count):
         if total_iters == 0:
@@ -403,7 +397,7 @@ def SWALR(base_lr: float, swa_lr: float, anneal_epochs: int = 10, anneal_strateg
     _check_base_lr(base_lr)
     _check_number("swa_lr", swa_lr)
     check_non_negative("swa_lr", swa_lr)
-    _check_non_negative_int("anneal_epochs", anneal_epochs)
+    check_non_negative_int("anneal_epochs", anneal_epochs)
     _check_anneal_strategy(anneal_strategy)
 
     def schedule(count):

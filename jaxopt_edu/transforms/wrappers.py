@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jaxopt_edu.base import GradientTransformation
 from jaxopt_edu.tree_utils import check_same_structure, tree_all_finite, tree_cast_like
-from jaxopt_edu.validation import check_positive_int
+from jaxopt_edu.validation import check_non_negative_int, check_positive_int
 
 _INT32_MAX = jnp.iinfo(jnp.int32).max
 
@@ -66,9 +66,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
     (`last_finite`), handy for logging a loss-scale or data problem.
     """
     _check_transformation(inner, "inner")
-    if (isinstance(max_consecutive_errors, bool) or not isinstance(max_consecutive_errors, int)
-            or max_consecutive_errors < 0):
-        raise ValueError(f"max_consecutive_errors must be an integer >= 0, got {max_consecutive_errors!r}.")
+    check_non_negative_int("max_consecutive_errors", max_consecutive_errors)
 
     def init(params):
         return ApplyIfFiniteState(
