@@ -154,3 +154,11 @@ def test_compare_variants_start_from_the_same_weights_and_batches(tiny_mnist, tm
     # lr 0: no variant moves, so equal losses mean equal initial weights and equal batches
     first, second = (comparison.histories[label][0] for label in ("sgd_lr0", "adam_lr0"))
     assert first["train_loss"] == second["train_loss"] and first["validation_loss"] == second["validation_loss"]
+
+
+def test_race_is_wired_to_the_lab(tmp_path, capsys):
+    out = tmp_path / "race"
+    assert cli.main(["race", "--optimizers", "momentum", "--learning-rates", "0.01", "--max-iters", "100",
+                     "--out", str(out)]) == 0
+    assert (out / "race.json").is_file() and (out / "race_paths.png").is_file()
+    assert "momentum" in capsys.readouterr().out
