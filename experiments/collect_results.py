@@ -27,7 +27,7 @@ LONG_NOTEBOOK = {
     "momentum_0.99_wd_1e-3": ("test accuracy 97.21%", "4000 epochs, batch 8192, lr 1e-4"),
 }
 CIFAR_NOTEBOOK = {
-    "sgd_momentum_0.9": "mean epoch loss 1.777 → 0.844",
+    "sgd_momentum_0.9": "full data: mean epoch loss 1.777 → 0.844",
 }
 
 

@@ -18,7 +18,8 @@ fi
 $JAXOPT_EDU compare configs/mnist_mlp_optimizers.yaml --set epochs=50 --data-dir "$DATA" --out runs/mnist_mlp_optimizers
 $JAXOPT_EDU compare configs/mnist_mlp_optimizers.yaml --data-dir "$DATA" --out runs/mnist_mlp_optimizers
 
-# The notebook's long momentum runs (4000 epochs at batch 8192), SHORTENED to 400 epochs on this CPU
-# (100 first, then continued from its checkpoint).
+# The notebook's long momentum runs (4000 epochs at batch 8192), SHORTENED to 1000 epochs on this CPU
+# (100, then 400, then 1000: each continues from the previous checkpoint).
 $JAXOPT_EDU compare configs/mnist_mlp_momentum_long.yaml --set epochs=100 --data-dir "$DATA" --out runs/mnist_mlp_momentum_long
 $JAXOPT_EDU compare configs/mnist_mlp_momentum_long.yaml --set epochs=400 --data-dir "$DATA" --out runs/mnist_mlp_momentum_long
+$JAXOPT_EDU compare configs/mnist_mlp_momentum_long.yaml --set epochs=1000 --data-dir "$DATA" --out runs/mnist_mlp_momentum_long
