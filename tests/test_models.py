@@ -111,6 +111,21 @@ def test_parameter_counts_match_the_reference_architectures(model, shape, expect
     assert _param_count(model, shape) == expected
 
 
+@pytest.mark.parametrize("model, shape", [(MLP(initialization="torch"), (2, 28, 28, 1)),
+                                          (LeNet(initialization="torch"), (2, 32, 32, 3))], ids=["mlp", "lenet"])
+def test_torch_initialization_is_uniform_within_one_over_sqrt_fan_in(model, shape):
+    """torch.nn.Linear / Conv2d: kernel and bias ~ U(±1/√fan_in), fan_in = inputs of one unit."""
+    params = model.init(jax.random.key(0), jnp.zeros(shape))["params"]
+    for name, layer in params.items():
+        kernel, bias = np.asarray(layer["kernel"]), np.asarray(layer["bias"])
+        bound = 1.0 / np.sqrt(np.prod(kernel.shape[:-1]))
+        assert np.abs(kernel).max() <= bound and np.abs(bias).max() <= bound, name
+        assert np.abs(bias).max() > 0, name  # flax's default would be zeros
+        if kernel.size >= 1000:  # uniform: std = bound/√3
+            np.testing.assert_allclose(kernel.std(), bound / np.sqrt(3), rtol=0.05, err_msg=name)
+    assert _param_count(model, (1,) + shape[1:]) == _param_count(type(model)(), (1,) + shape[1:])
+
+
 def test_lenet_layer_shapes_follow_the_torch_tutorial():
     params = jax.eval_shape(LeNet().init, jax.random.key(0), jnp.zeros((1, 32, 32, 3)))["params"]
     kernels = [params[name]["kernel"].shape for name in sorted(params)]
@@ -230,6 +245,8 @@ def test_create_model_unknown_argument_names_it_and_the_valid_ones():
         (lambda: MLP(num_classes=0), "num_classes"),
         (lambda: MLP(hidden_sizes=(128, -1)), "hidden_sizes"),
         (lambda: LeNet(num_classes=2.5), "num_classes"),
+        (lambda: MLP(initialization="pytorch"), "initialization"),
+        (lambda: LeNet(initialization="he"), "initialization"),
     ],
 )
 def test_bad_model_attributes_fail_at_construction_naming_the_attribute(build, argument):

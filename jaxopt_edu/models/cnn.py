@@ -10,7 +10,8 @@ Other input sizes work too (28×28×1 MNIST flattens 4×4×16 = 256 features).
 
 Differences from the torch tutorial: images are NHWC, so flattening orders
 features (H, W, C) where torch's NCHW orders them (C, H, W), which matters
-only when porting weights; initialisers are flax's defaults.
+only when porting weights; initialisers are flax's defaults unless
+`initialization="torch"` (uniform ±1/√fan_in, see models/initializers.py).
 """
 
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxopt_edu.models.initializers import check_initialization, conv, dense
 from jaxopt_edu.validation import check_positive_int
 
 
@@ -30,10 +32,12 @@ class LeNet(nn.Module):
     """
 
     num_classes: int = 10
+    initialization: str = "flax"  # or "torch": see models/initializers.py
     dtype: Any = jnp.float32
 
     def __post_init__(self):
         check_positive_int("num_classes", self.num_classes)
+        check_initialization(self.initialization)
         super().__post_init__()
 
     @nn.compact
@@ -41,11 +45,11 @@ class LeNet(nn.Module):
         del train  # no dropout or normalisation: same function in both modes
         x = jnp.asarray(x, self.dtype)
         for features in (6, 16):
-            x = nn.Conv(features, kernel_size=(5, 5), padding="VALID", dtype=self.dtype)(x)
+            x = conv(features, (5, 5), x.shape[-1], self.initialization, self.dtype, padding="VALID")(x)
             x = nn.relu(x)
             x = nn.max_pool(x, window_shape=(2, 2), strides=(2, 2))
         x = x.reshape((x.shape[0], -1))
         for features in (120, 84):
-            x = nn.relu(nn.Dense(features, dtype=self.dtype)(x))
-        logits = nn.Dense(self.num_classes, dtype=self.dtype)(x)
+            x = nn.relu(dense(features, x.shape[-1], self.initialization, self.dtype)(x))
+        logits = dense(self.num_classes, x.shape[-1], self.initialization, self.dtype)(x)
         return logits.astype(jnp.float32)
