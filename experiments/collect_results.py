@@ -40,7 +40,7 @@ def _percent(value):
 
 
 def _loss(value):
-    return "–" if value is None else f"{value:.3g}"
+    return "–" if value is None else f"{value:#.3g}"
 
 
 def _trend(history, every):
@@ -119,6 +119,9 @@ def main(runs: Path) -> None:
     print(comparison_table(runs, "mnist_mlp_optimizers", MNIST_NOTEBOOK, every=50))
     print("\n## MNIST optimizer comparison, 50 epochs\n")
     print(comparison_table(runs, "mnist_mlp_optimizers", MNIST_NOTEBOOK, every=10, file="comparison_50.json"))
+    print("\n## MNIST optimizer comparison, 200 epochs, torch initialisation\n")
+    torch_init = {k: v for k, v in MNIST_NOTEBOOK.items() if "steplr" not in k and "nesterov" not in k}
+    print(comparison_table(runs, "mnist_mlp_optimizers_torch_init", torch_init, every=50))
     print("\n## MNIST long momentum runs\n")
     print(comparison_table(runs, "mnist_mlp_momentum_long", LONG_NOTEBOOK, every=100))
     print("\n## CIFAR-10 LeNet, 5,000-image subset, 10 epochs\n")

@@ -18,6 +18,11 @@ fi
 $JAXOPT_EDU compare configs/mnist_mlp_optimizers.yaml --set epochs=50 --data-dir "$DATA" --out runs/mnist_mlp_optimizers
 $JAXOPT_EDU compare configs/mnist_mlp_optimizers.yaml --data-dir "$DATA" --out runs/mnist_mlp_optimizers
 
+# The same comparison with torch's default initialisation (U(±1/√fan_in) kernels and biases),
+# to check how much of the difference from the notebook the initialisation explains.
+$JAXOPT_EDU compare configs/mnist_mlp_optimizers.yaml --set model.initialization=torch \
+  --only sgd momentum_0.9 momentum_0.99 adagrad rmsprop adam --data-dir "$DATA" --out runs/mnist_mlp_optimizers_torch_init
+
 # The notebook's long momentum runs (4000 epochs at batch 8192), SHORTENED to 1000 epochs on this CPU
 # (100, then 400, then 1000: each continues from the previous checkpoint).
 $JAXOPT_EDU compare configs/mnist_mlp_momentum_long.yaml --set epochs=100 --data-dir "$DATA" --out runs/mnist_mlp_momentum_long
