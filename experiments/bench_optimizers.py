@@ -4,7 +4,8 @@ For each optimizer, the time of one jitted `update` + `apply_updates` on a
 parameter pytree shaped like the MNIST MLP x `--width-multiplier` (default:
 about 0.93M parameters in 8 leaves), against the same step in optax (jitted)
 and in torch.optim (eager, CPU, foreach kernels). Prints a table with the
-median time per step over `--repeats` timings of `--steps` steps each, and
+median time per step over `--repeats` timings of `--steps` steps each (jaxopt_edu
+and optax timed in alternating rounds), and
 the ratios jaxopt_edu / optax and jaxopt_edu / torch (below 1: faster).
 
     python experiments/bench_optimizers.py [--steps 50] [--repeats 5] [--width-multiplier 4]
@@ -56,7 +57,9 @@ def make_params(width_multiplier: int, seed: int = 0) -> dict:
     return params
 
 
-def time_jax(tx, params, grads, steps: int, repeats: int) -> float:
+def compiled_steps(tx, params, grads, steps: int):
+    """A jitted function running `steps` updates of `tx` (one lax.scan), and its initial carry."""
+
     @jax.jit
     def run(params, state):
         def step(carry, _):
@@ -67,13 +70,23 @@ def time_jax(tx, params, grads, steps: int, repeats: int) -> float:
         return jax.lax.scan(step, (params, state), None, length=steps)[0]
 
     carry = (params, tx.init(params))
-    jax.block_until_ready(run(*carry))  # compile
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        carry = jax.block_until_ready(run(*carry))
-        timings.append((time.perf_counter() - start) / steps)
-    return statistics.median(timings)
+    return run, jax.block_until_ready(run(*carry))  # compiled, and warmed up
+
+
+def time_jax_pair(ours, theirs, params, grads, steps: int, repeats: int) -> tuple:
+    """Median seconds per step of two transformations, timed in alternating rounds
+    (so that drift in the machine's load hits both alike)."""
+    runners = [compiled_steps(tx, params, grads, steps) for tx in (ours, theirs)]
+    carries = [carry for _, carry in runners]
+    timings = ([], [])
+    for round_index in range(repeats):
+        order = (0, 1) if round_index % 2 == 0 else (1, 0)
+        for which in order:
+            run = runners[which][0]
+            start = time.perf_counter()
+            carries[which] = jax.block_until_ready(run(*carries[which]))
+            timings[which].append((time.perf_counter() - start) / steps)
+    return statistics.median(timings[0]), statistics.median(timings[1])
 
 
 def time_torch(make_optimizer, params_np, grads_np, steps: int, repeats: int) -> float:
@@ -110,8 +123,7 @@ def main() -> None:
     print("| optimizer | jaxopt_edu (ms/step) | optax (ms/step) | torch (ms/step) | jo / optax | jo / torch |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, ours, theirs, torch_factory in CASES:
-        ours_s = time_jax(ours(), params, grads, args.steps, args.repeats)
-        optax_s = time_jax(theirs(), params, grads, args.steps, args.repeats)
+        ours_s, optax_s = time_jax_pair(ours(), theirs(), params, grads, args.steps, args.repeats)
         if torch is not None and torch_factory is not None:
             torch_s = time_torch(torch_factory, params_np, grads_np, args.steps, args.repeats)
             torch_cells = f"{torch_s * 1e3:.3f} | ", f"{ours_s / torch_s:.2f}"
