@@ -64,7 +64,10 @@ def load_dataset(
         saying which files to put where.
       limit: keep only the first `limit` examples of the training split (smoke
         runs; all of it when it has fewer); validation and test are unchanged,
-        so they do not depend on `limit`.
+        so they do not depend on `limit`. The first examples in file order:
+        an image folder is sorted by class, so CIFAR-10's first 5,000 are
+        two classes; for a representative sample use a config's
+        `data.subset` (a seeded random draw).
       normalization: "default" (the table above); None or "none": pixels in
         [0, 1]; or (mean, std), each a float or one float per channel.
       cache: cache decoded pixels of slow sources (CIFAR-10) as an .npz.
