@@ -4,9 +4,11 @@
     add_race_arguments(parser)
     parser.set_defaults(handler=race_command)      # race_command(args) -> exit code
 
-and likewise `add_sweep_arguments` / `sweep_command` and
-`add_plot_schedule_arguments` / `plot_schedule_command`. Each command prints
-what it did and writes its files under `--out`.
+and likewise `add_sweep_arguments` / `sweep_command`; `jaxopt_edu/cli.py`
+wires them into `jaxopt-edu`, and draws `plot-schedule` with
+`add_plot_schedule_arguments` / `schedule_spec_from_args` here and the
+config's schedule builder (`jaxopt_edu.config.build_schedule`). Each command
+prints what it did and writes its files under `--out`.
 
 Sweep configs are YAML:
 
@@ -19,16 +21,14 @@ Sweep configs are YAML:
     sweep:                          # the swept hyperparameters, N values each
       learning_rate: {logspace: [-4, -1, 16]}     # or a list, or {linspace: [start, stop, N]}
 
-Schedules are named as in a config: a mapping with a `name` (a function of
-`jaxopt_edu.schedules`, or a torch scheduler "StepLR" / "torch.StepLR") and
-its keyword arguments, e.g. `{name: cosine_decay, init_value: 0.1, decay_steps: 1000}`
-or `{name: torch.StepLR, base_lr: 0.1, step_size: 30}`; a plain number is a
-constant.
+Schedules are named as in a config (see jaxopt_edu/config): a mapping with
+a `name` and its keyword arguments, e.g. `{name: cosine_decay, init_value:
+0.1, decay_steps: 1000}` or `{name: torch.StepLR, base_lr: 0.1, step_size:
+30}`; a plain number is a constant.
 """
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -79,29 +79,6 @@ def race_command(args: argparse.Namespace) -> int:
 
 # ---- schedules -----------------------------------------------------------------
 
-def schedule_from_spec(spec: Any):
-    """A schedule from its config form (see the module docstring): mapping, name or number."""
-    from jaxopt_edu import schedules
-    from jaxopt_edu.compat import torch_lr_scheduler
-
-    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
-        return schedules.constant(float(spec))
-    if isinstance(spec, str):
-        spec = {"name": spec}
-    if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ValueError(f"a schedule is a number or a mapping with a 'name' and its arguments, got {spec!r}.")
-    kwargs = {key: value for key, value in spec.items() if key != "name"}
-    name = str(spec["name"])
-    torch_name = name.split(".", 1)[1] if name.startswith(("torch.", "jo.torch.")) else name
-    torch_name = torch_name.rsplit(".", 1)[-1]
-    if torch_name in getattr(torch_lr_scheduler, "__all__", ()):
-        return getattr(torch_lr_scheduler, torch_name)(**kwargs)
-    if name in schedules.__all__:
-        return getattr(schedules, name)(**kwargs)
-    known = sorted(schedules.__all__) + sorted(f"torch.{n}" for n in torch_lr_scheduler.__all__)
-    raise ValueError(f"unknown schedule {name!r}; choose one of: {', '.join(known)}.")
-
-
 def _parse_value(text: str) -> Any:
     return yaml.safe_load(text)
 
@@ -150,21 +127,6 @@ def schedule_spec_from_args(schedule: str, settings=(), key: Optional[str] = Non
         name, value = setting.split("=", 1)
         spec[name.strip()] = _parse_value(value)
     return spec
-
-
-def plot_schedule_command(args: argparse.Namespace) -> int:
-    """`jaxopt-edu plot-schedule`: draws the schedule to OUT/schedule.png and prints a few values."""
-    spec = schedule_spec_from_args(args.schedule, args.settings, args.key)
-    schedule = schedule_from_spec(spec)
-    steps = args.steps
-    label = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
-    out = Path(args.out)
-    path = plots.plot_schedule({f"{spec['name']}({label})": schedule}, steps, out / "schedule.png", log_y=args.log)
-    values = plots.schedule_values(schedule, steps)
-    for step in sorted({0, 1, steps // 4, steps // 2, 3 * steps // 4, steps - 1}):
-        print(f"step {step:>7d}: {values[step]:.6g}")
-    print(f"wrote {path}")
-    return 0
 
 
 # ---- sweep ---------------------------------------------------------------------
@@ -243,21 +205,3 @@ def sweep_command(args: argparse.Namespace) -> int:
           f"(+ {result.compile_seconds:.1f} s compilation)")
     print(f"wrote {Path(args.out) / 'sweep.json'}, sweep.md and sweep.png")
     return 0
-
-
-def main(argv=None) -> int:
-    """A stand-alone entry point (`python -m jaxopt_edu.lab.cli_commands race ...`) until cli.py wires these."""
-    parser = argparse.ArgumentParser(prog="jaxopt-edu-lab")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, add, handler in (("race", add_race_arguments, race_command),
-                               ("sweep", add_sweep_arguments, sweep_command),
-                               ("plot-schedule", add_plot_schedule_arguments, plot_schedule_command)):
-        sub = commands.add_parser(name)
-        add(sub)
-        sub.set_defaults(handler=handler)
-    args = parser.parse_args(argv)
-    return args.handler(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
