@@ -38,7 +38,7 @@ def time_statistics_alone(model, splits, repeats: int = 7, length: int = 100) ->
     import jax.numpy as jnp
 
     import jaxopt_edu as jo
-    from jaxopt_edu.lab.sweep import cross_entropy
+    from jaxopt_edu.training.losses import softmax_cross_entropy as cross_entropy
     from jaxopt_edu.lab.telemetry import compute_stats
 
     images, labels = jnp.asarray(splits.train.images[:128]), jnp.asarray(splits.train.labels[:128])

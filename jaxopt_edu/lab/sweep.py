@@ -26,19 +26,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_edu.base import GradientTransformation, apply_updates
+from jaxopt_edu.base import GradientTransformation
 from jaxopt_edu.data.dataset import Dataset, Splits
 from jaxopt_edu.data.splits import epoch_batches, sequential_batches
 from jaxopt_edu.inject import inject_hyperparams
+from jaxopt_edu.training.losses import softmax_cross_entropy
+from jaxopt_edu.training.state import TrainState
+from jaxopt_edu.training.step import make_train_step
 from jaxopt_edu.validation import check_positive_int
 
 EVAL_BATCH_SIZE = 1000
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example softmax cross-entropy with integer labels: −log softmax(logits)[label]."""
-    log_probs = jax.nn.log_softmax(logits.astype(jnp.float32))
-    return -jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32), axis=1)[:, 0]
 
 
 def _resolve_factory(optimizer_factory) -> Callable[..., GradientTransformation]:
@@ -148,20 +145,18 @@ def _batch_plan(seed: int, epochs: int, num_examples: int, batch_size: int, step
 def _program(model, optimizer: GradientTransformation, vectorized: bool, with_validation: bool):
     """The jitted training run: (params, state, data, plan) -> (params, state, metrics)."""
 
-    def loss_fn(params, images, labels):
-        logits = model.apply({"params": params}, images, train=True)
-        return jnp.mean(cross_entropy(logits, labels))
+    step = make_train_step(model, optimizer)  # the training loop's step (models without BatchNorm)
 
     def train_step(params, opt_state, images, labels):
-        loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return apply_updates(params, updates), opt_state, loss
+        state = TrainState(step=jnp.zeros([], jnp.int32), params=params, model_state={}, opt_state=opt_state)
+        state, metrics = step(state, images, labels)
+        return state.params, state.opt_state, metrics["loss"]
 
     def evaluate(params, images, labels, rows):
         def batch(totals, row):
             mask = row >= 0
             logits = model.apply({"params": params}, images[row], train=False)
-            losses = cross_entropy(logits, labels[row])
+            losses = softmax_cross_entropy(logits, labels[row])
             correct = jnp.argmax(logits, axis=-1) == labels[row]
             return (totals[0] + jnp.sum(jnp.where(mask, losses, 0.0)),
                     totals[1] + jnp.sum(jnp.where(mask, correct, 0))), None
