@@ -70,21 +70,16 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    """An experiment config with a `sweep:` section (config/sweep.py), else the lab's sweep config."""
-    from jaxopt_edu.config import load_config, read_config_file
+    """An experiment config with a `sweep:` section (config/sweep.py): all settings in one compiled run."""
+    from jaxopt_edu.config import load_config
     from jaxopt_edu.config.sweep import run_config_sweep
-    from jaxopt_edu.lab import cli_commands as lab
 
-    raw = read_config_file(args.config)
-    if "training" not in raw:  # the lab's own sweep format (model, dataset, optimizer, sweep)
-        if args.settings:
-            raise ConfigError("--set", "--set applies to experiment configs (with a training section)")
-        return lab.sweep_command(args)
     config = load_config(args.config, args.settings)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else Path("runs") / config["name"]
     result = run_config_sweep(config, out, data_dir=args.data_dir)
     print(result.table())
-    print(f"{result.num_settings} settings in one compiled run: {result.seconds:.1f} s")
+    print(f"{result.num_settings} settings in one compiled run: {result.seconds:.1f} s "
+          f"(+ {result.compile_seconds:.1f} s compilation)")
     print(f"wrote {out / 'sweep.json'}, sweep.md and sweep.png")
     return 0
 
@@ -153,9 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     race.set_defaults(handler=lab.race_command)
 
     sweep = commands.add_parser("sweep", help="a vmapped hyperparameter sweep from a YAML config (one compiled run)")
-    lab.add_sweep_arguments(sweep)
-    sweep.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                       help="override an entry of an experiment config (as for train)")
+    _add_config_arguments(sweep, "runs/<config name>")
     sweep.set_defaults(handler=sweep_command)
 
     plot_schedule = commands.add_parser("plot-schedule", help="draw a schedule named as in a config")

@@ -247,3 +247,12 @@ def test_subset_is_a_seeded_random_sample_of_the_training_set(monkeypatch):
     np.testing.assert_array_equal(builders.load_data(config).train.images, first.train.images)  # seeded
     other = builders.load_data(validate(minimal(seed=1, data={"name": "mnist", "subset": 30})))
     assert not np.array_equal(other.train.images, first.train.images)
+
+
+def test_sweep_values():
+    from jaxopt_edu.config.sweep import sweep_values
+
+    np.testing.assert_allclose(sweep_values({"logspace": [-3, -1, 3]}), [1e-3, 1e-2, 1e-1])
+    np.testing.assert_allclose(sweep_values([0.1, 0.2]), [0.1, 0.2])
+    with pytest.raises(ValueError, match="logspace"):
+        sweep_values({"geomspace": [1, 2, 3]})

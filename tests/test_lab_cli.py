@@ -4,15 +4,11 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
 from jaxopt_edu.lab import cli_commands
 from jaxopt_edu.cli import main
-from jaxopt_edu.lab.cli_commands import run_sweep_config, sweep_values
-
-from test_lab_sweep import tiny_splits
 
 SHARED_DATA = Path(os.environ.get("JAXOPT_EDU_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -66,30 +62,14 @@ def test_schedule_spec_from_args_needs_key_value_settings():
         cli_commands.schedule_spec_from_args("constant", ["value"])
 
 
-def test_sweep_values():
-    np.testing.assert_allclose(sweep_values({"logspace": [-3, -1, 3]}), [1e-3, 1e-2, 1e-1])
-    np.testing.assert_allclose(sweep_values([0.1, 0.2]), [0.1, 0.2])
-    with pytest.raises(ValueError, match="logspace"):
-        sweep_values({"geomspace": [1, 2, 3]})
-
-
-def test_sweep_config_on_tiny_data(tmp_path):
-    config = {"model": {"name": "mlp", "hidden_sizes": [8]}, "optimizer": {"name": "sgd", "momentum": 0.9},
-              "batch_size": 16, "epochs": 1, "sweep": {"learning_rate": {"logspace": [-2, 0, 3]}}}
-    result = run_sweep_config(config, out=tmp_path, splits=tiny_splits())
-    assert result.num_settings == 3
-    written = json.loads((tmp_path / "sweep.json").read_text())
-    assert [s["learning_rate"] for s in written["settings"]] == pytest.approx([0.01, 0.1, 1.0])
-    assert (tmp_path / "sweep.md").read_text().startswith("| learning_rate |")
-    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason="real MNIST not present")
 def test_sweep_command_on_real_mnist(tmp_path):
     config = tmp_path / "sweep.yaml"
-    config.write_text(yaml.safe_dump({"model": "mlp", "dataset": {"name": "mnist", "limit": 2048}, "optimizer": "adam",
-                                      "batch_size": 128, "epochs": 1, "sweep": {"learning_rate": [1e-3, 1e-2]}}))
+    config.write_text(yaml.safe_dump({
+        "name": "real_mnist_sweep", "data": {"name": "mnist", "limit": 2048}, "model": {"name": "mlp"},
+        "training": {"epochs": 1, "batch_size": 128}, "optimizer": {"name": "adam", "learning_rate": 1e-3},
+        "sweep": {"learning_rate": [1e-3, 1e-2]}}))
     assert main(["sweep", str(config), "--data-dir", str(SHARED_DATA), "--out", str(tmp_path / "out")]) == 0
     settings = json.loads((tmp_path / "out" / "sweep.json").read_text())["settings"]
     assert len(settings) == 2 and all(0.5 < s["validation_accuracy"] <= 1.0 for s in settings)

@@ -14,7 +14,6 @@ keywords stay fixed. Data, model, seed, epochs and batch size come from the
 config. OUT gets sweep.json, sweep.md and sweep.png, as the lab's command writes.
 """
 
-import json
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
@@ -23,14 +22,26 @@ import numpy as np
 from jaxopt_edu.config.builders import build_model, load_data, steps_per_epoch
 from jaxopt_edu.config.errors import ConfigError, join_key, unknown_key_error
 from jaxopt_edu.config.factories import OPTIMIZERS, accepted_parameters, build_schedule
+from jaxopt_edu.training.metrics import write_json_atomic
+
+
+def sweep_values(spec: Any) -> np.ndarray:
+    """The N values of one swept hyperparameter: a list, {logspace: [a, b, N]} or {linspace: [a, b, N]}."""
+    if isinstance(spec, Mapping) and len(spec) == 1:
+        (kind, arguments), = spec.items()
+        if kind in ("logspace", "linspace") and isinstance(arguments, (list, tuple)) and len(arguments) == 3:
+            start, stop, num = arguments
+            return getattr(np, kind)(float(start), float(stop), int(num))
+    if isinstance(spec, (list, tuple)) and spec:
+        return np.asarray([float(v) for v in spec])
+    raise ValueError(f"a swept hyperparameter takes a list of values, {{logspace: [a, b, N]}} or "
+                     f"{{linspace: [a, b, N]}}, got {spec!r}.")
 
 
 def check_sweep(raw: Any, optimizer: Any) -> Optional[dict]:
     """name -> list of floats, all of one length; names checked against the optimizer's keywords."""
     if raw is None:
         return None
-    from jaxopt_edu.lab.cli_commands import sweep_values
-
     if not isinstance(raw, Mapping) or not raw:
         raise ConfigError("sweep", f"expected a mapping: hyperparameter -> values, got {raw!r}")
     name = optimizer["name"] if isinstance(optimizer, Mapping) else optimizer
@@ -84,8 +95,8 @@ def run_config_sweep(config: dict, out: Optional[Union[str, Path]] = None,
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.json").write_text(json.dumps({"seconds": result.seconds, "settings": result.records()},
-                                                   indent=2, default=float) + "\n")
+        write_json_atomic(out / "sweep.json", {"seconds": result.seconds, "compile_seconds": result.compile_seconds,
+                                               "settings": result.records()})
         (out / "sweep.md").write_text(result.table() + "\n")
         plots.plot_sweep(result, out / "sweep.png")
     return result
