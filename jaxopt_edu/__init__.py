@@ -33,41 +33,9 @@ from jaxopt_edu.combine import (
 )
 from jaxopt_edu.tree_utils import TreeMismatchError, tree_global_norm
 
-# --- transforms (scaling, momentum, adaptive) ---------------------------------
-from jaxopt_edu.transforms.adaptive import (
-    ScaleByAdadeltaState,
-    ScaleByAdagradState,
-    ScaleByRmsState,
-    ScaleByStddevState,
-    scale_by_adadelta,
-    scale_by_adagrad,
-    scale_by_rms,
-    scale_by_stddev,
-)
-from jaxopt_edu.transforms.adaptive_adam import (
-    ScaleByAdamaxState,
-    ScaleByAdamState,
-    ScaleByAmsgradState,
-    ScaleByNadamState,
-    scale_by_adam,
-    scale_by_adamax,
-    scale_by_amsgrad,
-    scale_by_nadam,
-    scale_by_radam,
-)
-from jaxopt_edu.transforms.adaptive_lion import ScaleByLionState, scale_by_lion
-from jaxopt_edu.transforms.momentum import EmaState, TraceState, ema, trace
-from jaxopt_edu.transforms.scaling import ScaleByScheduleState, scale, scale_by_learning_rate, scale_by_schedule
-
-# --- transforms (weight decay, clipping, wrappers) ----------------------------
-from jaxopt_edu.transforms.weight_decay import add_decayed_weights
-from jaxopt_edu.transforms.clipping import clip, clip_by_global_norm, clip_by_norm
-from jaxopt_edu.transforms.wrappers import (
-    AccumulateGradientsState,
-    ApplyIfFiniteState,
-    accumulate_gradients,
-    apply_if_finite,
-)
+# --- transforms: every primitive (see jaxopt_edu/transforms/__init__.py) -------
+from jaxopt_edu.transforms import *  # noqa: F401,F403
+from jaxopt_edu import transforms
 
 # --- schedules and inject_hyperparams -----------------------------------------
 from jaxopt_edu import schedules

@@ -41,10 +41,9 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from jaxopt_edu.base import GradientTransformation, OptState, Params, apply_updates
-from jaxopt_edu.combine import _check_transformation
-from jaxopt_edu.transforms.moments import canonical_dtype, compute_dtype, safe_increment, zero_count
-from jaxopt_edu.tree_utils import check_same_structure
+from jaxopt_edu.base import GradientTransformation, OptState, Params, apply_updates, check_transformation
+from jaxopt_edu.numerics import canonical_dtype, compute_dtype, safe_increment, zero_count
+from jaxopt_edu.tree_utils import check_matching_leaves
 from jaxopt_edu.validation import check_in_range, check_non_negative_int, check_positive_int
 
 __all__ = [
@@ -71,7 +70,7 @@ def _check_start_and_every(start_step: Any, every_k: Any) -> None:
 def _averaging(inner: GradientTransformation, mix: Callable, start_step: int, every_k: int,
                accumulator_dtype: Optional[Any], name: str) -> GradientTransformation:
     """The wrapper shared by SWA and EMA; `mix(average, new, n)` absorbs `new` (n ≥ 1)."""
-    _check_transformation(inner, f"{name}'s inner")
+    check_transformation(inner, f"{name}'s inner")
     _check_start_and_every(start_step, every_k)
     accumulator_dtype = canonical_dtype(accumulator_dtype)
 
@@ -96,7 +95,7 @@ def _averaging(inner: GradientTransformation, mix: Callable, start_step: int, ev
                 f"{name} needs the params in update(updates, state, params): it averages the "
                 "params each update leads to."
             )
-        check_same_structure(updates, state.averaged_params, "updates", "state.averaged_params")
+        check_matching_leaves(updates, state.averaged_params, "updates", "state.averaged_params")
         new_updates, inner_state = inner.update(updates, state.inner_state, params)
         count = safe_increment(state.count)
         absorb = (count >= start_step) & ((count - start_step) % every_k == 0)

@@ -10,7 +10,7 @@ from typing import Any, Callable, Hashable, Mapping, NamedTuple, Optional, Union
 
 import jax
 
-from jaxopt_edu.base import EmptyState, GradientTransformation, Params, Updates
+from jaxopt_edu.base import EmptyState, GradientTransformation, Params, Updates, check_transformation
 
 
 def identity() -> GradientTransformation:
@@ -40,15 +40,6 @@ def stateless(update_fn: Callable[[Updates, Optional[Params]], Updates]) -> Grad
     return GradientTransformation(init, update)
 
 
-def _check_transformation(tx: Any, where: str) -> None:
-    if not (hasattr(tx, "init") and hasattr(tx, "update")):
-        raise TypeError(
-            f"{where} must be a GradientTransformation (an object with init and update), "
-            f"got {type(tx).__name__}. Did you pass the factory (e.g. jo.adam) instead of "
-            "calling it (jo.adam(1e-3))?"
-        )
-
-
 def chain(*transformations: GradientTransformation) -> GradientTransformation:
     """Applies transformations in order: `u' = t_n(... t_2(t_1(u)))`.
 
@@ -56,7 +47,7 @@ def chain(*transformations: GradientTransformation) -> GradientTransformation:
     identity. Optax transformations may be chained too (same signatures).
     """
     for index, tx in enumerate(transformations):
-        _check_transformation(tx, f"chain argument {index}")
+        check_transformation(tx, f"chain argument {index}")
 
     def init(params):
         return tuple(tx.init(params) for tx in transformations)
@@ -83,7 +74,7 @@ def named_chain(*named_transformations: tuple[str, GradientTransformation]) -> G
         duplicates = sorted({name for name in names if names.count(name) > 1})
         raise ValueError(f"named_chain names must be unique; repeated: {duplicates}.")
     for name, tx in named_transformations:
-        _check_transformation(tx, f"named_chain entry {name!r}")
+        check_transformation(tx, f"named_chain entry {name!r}")
 
     def init(params):
         return {name: tx.init(params) for name, tx in named_transformations}
@@ -135,7 +126,7 @@ def masked(inner: GradientTransformation, mask: MaskOrFn) -> GradientTransformat
     prefix of it), or a function `params -> mask`. `inner` sees, and keeps
     state for, only the masked-in leaves.
     """
-    _check_transformation(inner, "masked's inner")
+    check_transformation(inner, "masked's inner")
 
     def init(params):
         mask_tree = _resolve_mask(mask, params)
@@ -172,7 +163,7 @@ def multi_transform(
     transformation; a transformation with no params is allowed.
     """
     for label, tx in transforms.items():
-        _check_transformation(tx, f"multi_transform entry {label!r}")
+        check_transformation(tx, f"multi_transform entry {label!r}")
 
     def labels_for(params):
         labels = param_labels(params) if callable(param_labels) else param_labels

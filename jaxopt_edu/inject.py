@@ -28,8 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_edu.base import GradientTransformation
-
-_INT32_MAX = jnp.iinfo(jnp.int32).max
+from jaxopt_edu.numerics import safe_increment, zero_count
 
 
 class InjectHyperparamsState(NamedTuple):
@@ -164,7 +163,7 @@ def inject_hyperparams(
             raise TypeError(f"{factory_name} must return a GradientTransformation, got {type(inner).__name__}.")
 
         def init(params):
-            count = jnp.zeros([], jnp.int32)
+            count = zero_count()
             values = hyperparams_at(count, numeric)
             return InjectHyperparamsState(count=count, hyperparams=values,
                                           inner_state=inner_at(values).init(params))
@@ -172,7 +171,7 @@ def inject_hyperparams(
         def update(updates, state, params=None):
             values = hyperparams_at(state.count, state.hyperparams)
             new_updates, inner_state = inner_at(values).update(updates, state.inner_state, params)
-            count = jnp.minimum(state.count, _INT32_MAX - 1) + 1
+            count = safe_increment(state.count)
             return new_updates, InjectHyperparamsState(count=count, hyperparams=values, inner_state=inner_state)
 
         return GradientTransformation(init, update)

@@ -11,67 +11,51 @@ from typing import Any, Callable, Optional, Union
 
 from jaxopt_edu.base import GradientTransformation, ScalarOrSchedule
 from jaxopt_edu.combine import chain, identity
-from jaxopt_edu.transforms.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms, scale_by_stddev
-from jaxopt_edu.transforms.adaptive_adam import (
-    scale_by_adam,
-    scale_by_adamax,
-    scale_by_amsgrad,
-    scale_by_nadam,
-    scale_by_radam,
-)
-from jaxopt_edu.transforms.adaptive_lion import scale_by_lion
+from jaxopt_edu.transforms.adagrad import scale_by_adadelta, scale_by_adagrad
+from jaxopt_edu.transforms.adam import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_nadam, scale_by_radam
+from jaxopt_edu.transforms.lion import scale_by_lion
 from jaxopt_edu.transforms.momentum import trace
+from jaxopt_edu.transforms.rmsprop import scale_by_rms, scale_by_stddev
 from jaxopt_edu.transforms.scaling import scale_by_learning_rate
 from jaxopt_edu.transforms.weight_decay import add_decayed_weights
-from jaxopt_edu.validation import check_in_range, check_non_negative, concrete_scalar
+from jaxopt_edu.validation import check_in_range, check_non_negative, concrete_scalar, is_python_zero
 
 MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
 
 
-def _is_python_zero(value: Any) -> bool:
-    """True for a plain Python 0 / 0.0: the step is left out of the chain.
-
-    Arrays (for instance hyperparameters injected into the state) always keep
-    their step, so the state has the same structure whatever their value.
-    """
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
-
-
-def _check_momentum(momentum: Any, nesterov: bool) -> None:
+def _momentum(momentum: Any, nesterov: bool, accumulator_dtype=None) -> GradientTransformation:
+    """`trace(μ)`, or nothing for μ = None or a Python 0 (then nesterov must be off)."""
+    if momentum is None or is_python_zero(momentum):
+        if nesterov:
+            raise ValueError("nesterov=True needs momentum > 0 (Nesterov momentum without momentum is plain SGD).")
+        return identity()
     check_in_range("momentum", momentum, 0.0, 1.0)
     if nesterov and concrete_scalar(momentum) == 0.0:
         raise ValueError("nesterov=True needs momentum > 0 (Nesterov momentum without momentum is plain SGD).")
-
-
-def _momentum(momentum: Any, nesterov: bool, dampening: Any = 0.0, accumulator_dtype=None) -> GradientTransformation:
-    if _is_python_zero(momentum):
-        return identity()
-    return trace(momentum, dampening=dampening, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
+    return trace(momentum, nesterov=nesterov, accumulator_dtype=accumulator_dtype)
 
 
 def sgd(
     learning_rate: ScalarOrSchedule,
-    momentum: float = 0.0,
-    dampening: float = 0.0,
+    momentum: Optional[float] = None,
     nesterov: bool = False,
-    weight_decay: float = 0.0,
     accumulator_dtype: Optional[Any] = None,
+    *,
+    weight_decay: float = 0.0,
 ) -> GradientTransformation:
     """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
 
-        g' = g + λθ;   b = trace(g', μ, τ);   θ ← θ − η · b   (or η · (g' + μb) with nesterov)
+        g' = g + λθ;   b_t = μ · b_{t−1} + g';   θ ← θ − η · b_t   (or η · (g' + μ · b_t) with nesterov)
 
-    This is torch.optim.SGD: the weight decay is added to the gradient before
-    the momentum (coupled), and the first momentum step copies the gradient.
-    torch's default lr is 1e-3, Keras' 0.01; Keras' SGD has no dampening and
-    its `weight_decay` is decoupled. With λ = τ = 0 this is `optax.sgd`.
+    Same signature and rule as `optax.sgd`, plus a keyword-only
+    `weight_decay` λ added to the gradient before the momentum (coupled, as
+    torch.optim.SGD's). torch's SGD also has `dampening`: `jo.torch.SGD`.
+    Keras' SGD decays decoupled and keeps η inside the buffer: `jo.keras.SGD`.
     """
-    _check_momentum(momentum, nesterov)
-    check_in_range("dampening", dampening, 0.0, 1.0)
     check_non_negative("weight_decay", weight_decay)
     return chain(
-        identity() if _is_python_zero(weight_decay) else add_decayed_weights(weight_decay),
-        _momentum(momentum, nesterov, dampening, accumulator_dtype),
+        identity() if is_python_zero(weight_decay) else add_decayed_weights(weight_decay),
+        _momentum(momentum, nesterov, accumulator_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -84,8 +68,8 @@ def adagrad(
     """Adagrad (Duchi et al. 2011):  θ ← θ − η · g / sqrt(Σ g² + ε).
 
     Defaults are optax's and Keras' (Keras' lr default is 1e-3). torch's
-    Adagrad starts the sum at 0, uses ε = 1e-10 outside the sqrt
-    (`scale_by_adagrad(eps_in_sqrt=False)`) and lr = 1e-2.
+    Adagrad starts the sum at 0, uses ε = 1e-10 outside the sqrt and
+    lr = 1e-2: `jo.torch.Adagrad`.
     """
     return chain(
         scale_by_adagrad(initial_accumulator_value, eps),
@@ -112,22 +96,23 @@ def rmsprop(
     decay: float = 0.9,
     eps: float = 1e-8,
     initial_scale: float = 0.0,
-    centered: bool = False,
-    momentum: float = 0.0,
-    nesterov: bool = False,
     eps_in_sqrt: bool = True,
+    centered: bool = False,
+    momentum: Optional[float] = None,
+    nesterov: bool = False,
     bias_correction: bool = False,
 ) -> GradientTransformation:
     """RMSProp (Hinton 2012), optionally centered (Graves 2013), with optional momentum.
 
-        θ ← θ − trace(η · g / sqrt(ν + ε))        (ν − m² in place of ν when centered)
+        d_t = g_t / sqrt(ν_t + ε)          (ν − m² in place of ν when centered)
+        θ ← θ + trace_μ(−η · d_t)
 
-    As `optax.rmsprop`, the momentum accumulates learning-rate-scaled steps
-    (Keras does the same). torch: decay `alpha` = 0.99, lr = 1e-2, ε outside
-    the sqrt (`eps_in_sqrt=False`) and momentum on the unscaled steps (the
-    same for a constant lr). Keras: lr = 1e-3, ε = 1e-7 inside the sqrt.
+    Same signature and rule as `optax.rmsprop`: the momentum accumulates
+    learning-rate-scaled steps (Keras does the same). torch: decay `alpha` =
+    0.99, lr = 1e-2, ε outside the sqrt (`eps_in_sqrt=False`) and momentum on
+    the unscaled steps (the same for a constant lr): `jo.torch.RMSprop`.
+    Keras: lr = 1e-3, ε = 1e-7 inside the sqrt.
     """
-    _check_momentum(momentum, nesterov)
     scale_by_second_moment = scale_by_stddev if centered else scale_by_rms
     return chain(
         scale_by_second_moment(decay, eps, initial_scale, eps_in_sqrt, bias_correction),
@@ -149,7 +134,7 @@ def adam(
     """Adam (Kingma & Ba 2015):  θ ← θ − η · m̂ / (sqrt(ν̂) + ε).
 
     Same as `optax.adam` and torch's Adam (lr = 1e-3 there). Keras' Adam uses
-    ε = 1e-7 added to the un-debiased sqrt(ν) (`scale_by_adam(eps_placement="raw")`).
+    ε = 1e-7 added to the un-debiased sqrt(ν): `jo.keras.Adam`.
     """
     return chain(
         scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
@@ -196,7 +181,7 @@ def amsgrad(
 
     As `optax.amsgrad`, the maximum is over the debiased ν̂. torch's and
     Keras' `Adam(amsgrad=True)` take the maximum of the raw ν and debias
-    afterwards (`scale_by_amsgrad(maximum_of="raw")`).
+    afterwards: `jo.torch.Adam(amsgrad=True)`, `jo.keras.Adam(amsgrad=True)`.
     """
     return chain(
         scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype),
@@ -235,8 +220,8 @@ def radam(
     """RAdam (Liu et al. 2020): Adam whose adaptive term is rectified, and skipped
     while the variance estimate is unreliable (ρ_t ≤ threshold).
 
-    Same as `optax.radam`. torch's RAdam adds ε to the un-debiased sqrt(ν)
-    (`scale_by_radam(eps_placement="raw")`).
+    Same as `optax.radam`. torch's RAdam adds ε to the un-debiased sqrt(ν):
+    `jo.torch.RAdam`.
     """
     return chain(
         scale_by_radam(b1, b2, eps, eps_root, threshold),
@@ -248,7 +233,7 @@ def adamax(learning_rate: ScalarOrSchedule, b1: float = 0.9, b2: float = 0.999, 
     """Adamax (Kingma & Ba 2015):  θ ← θ − η · m̂ / max(β2 · u, |g| + ε).
 
     Same as `optax.adamax` and torch's Adamax (lr = 2e-3 there). Keras adds
-    ε = 1e-7 outside the maximum (`scale_by_adamax(eps_inside_max=False)`).
+    ε = 1e-7 outside the maximum: `jo.keras.Adamax`.
     """
     return chain(
         scale_by_adamax(b1, b2, eps),

@@ -10,6 +10,8 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 
+from jaxopt_edu.numerics import compute_dtype
+
 
 class TreeMismatchError(ValueError):
     """Two pytrees that must share a structure do not."""
@@ -50,6 +52,41 @@ def check_same_structure(a: Any, b: Any, name_a: str, name_b: str) -> None:
         )
 
 
+def check_same_shapes(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """`check_same_structure`, then leaf by leaf: `TreeMismatchError` naming the
+    first leaf whose shapes differ, with both shapes (instead of a silent
+    broadcast or a broadcasting error that names no leaf)."""
+    check_same_structure(a, b, name_a, name_b)
+    paths_and_leaves, _ = jax.tree_util.tree_flatten_with_path(a)
+    for (path, leaf_a), leaf_b in zip(paths_and_leaves, jax.tree.leaves(b)):
+        if jnp.shape(leaf_a) != jnp.shape(leaf_b):
+            raise TreeMismatchError(
+                f"{name_a} and {name_b} differ at leaf {jax.tree_util.keystr(path) or '<root>'}: shape "
+                f"{jnp.shape(leaf_a)} against {jnp.shape(leaf_b)}. Pass gradients shaped exactly like "
+                "the params the optimizer state was initialised with."
+            )
+
+
+def check_matching_leaves(updates: Any, state_tree: Any, name_updates: str, name_state: str) -> None:
+    """Checks that `updates` fit a state made for some params, leaf by leaf.
+
+    Raises `TreeMismatchError` naming the first differing path when the
+    structures or a leaf's shapes differ (`check_same_shapes`), and when an
+    updates leaf is not floating point (an integer gradient would be rounded
+    back to integers after the step: a silent wrong answer). Runs at trace
+    time: shapes and dtypes are static, so it costs nothing inside a
+    compiled step.
+    """
+    check_same_shapes(updates, state_tree, name_updates, name_state)
+    for path, u in jax.tree_util.tree_flatten_with_path(updates)[0]:
+        if not jnp.issubdtype(jnp.result_type(u), jnp.inexact):
+            raise TreeMismatchError(
+                f"{name_updates} leaf {jax.tree_util.keystr(path) or '<root>'} has dtype "
+                f"{jnp.result_type(u)}; gradients must be floating point. Cast the params (and so "
+                "the gradients) to a float dtype."
+            )
+
+
 def tree_zeros_like(tree: Any, dtype: Optional[Any] = None) -> Any:
     """Zeros with each leaf's shape, and its dtype unless `dtype` is given."""
     return jax.tree.map(lambda x: jnp.zeros_like(x, dtype=dtype), tree)
@@ -77,7 +114,7 @@ def tree_sum_of_squares(tree: Any) -> jax.Array:
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.zeros((), jnp.float32)
-    return sum(jnp.sum(jnp.square(jnp.asarray(x).astype(jnp.promote_types(x.dtype, jnp.float32))))
+    return sum(jnp.sum(jnp.square(jnp.asarray(x).astype(compute_dtype(jnp.result_type(x)))))
                for x in leaves)
 
 

@@ -28,6 +28,15 @@ def concrete_scalar(value: Any) -> Optional[float]:
     return float(array.reshape(()))
 
 
+def is_python_zero(value: Any) -> bool:
+    """True for a plain Python 0 / 0.0, which leaves its step out of a chain (torch's `if x != 0`).
+
+    Arrays (for instance hyperparameters injected into the state) always keep
+    their step, so the state has the same structure whatever their value.
+    """
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
+
+
 def _bracket(low: float, high: float, low_inclusive: bool, high_inclusive: bool) -> str:
     left = "[" if low_inclusive else "("
     right = "]" if high_inclusive else ")"

@@ -1,5 +1,5 @@
-"""Adaptive primitives: optax parity, each torch/Keras knob against the library it
-names, hand-checked formulas, dtypes, jit/vmap, validation and structure errors."""
+"""Adaptive primitives and their torch/Keras variant rules (compat/*_rules.py): optax
+parity, each variant against the library it names, hand-checked formulas, dtypes, jit/vmap, validation and structure errors."""
 
 import os
 
@@ -18,6 +18,7 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
+from jaxopt_edu.compat import keras_rules, torch_rules
 from conftest import assert_close_to_leaf_scale, float32_params, nested_params, random_gradients, updates_over_steps
 
 NUM_STEPS = 20
@@ -39,19 +40,19 @@ PRIMITIVES = {
     "stddev": lambda: jo.scale_by_stddev(),
     "stddev_torch_eps": lambda: jo.scale_by_stddev(eps_in_sqrt=False, initial_scale=0.1),
     "adagrad": lambda: jo.scale_by_adagrad(),
-    "adagrad_torch_eps": lambda: jo.scale_by_adagrad(0.0, 1e-10, eps_in_sqrt=False),
+    "torch_adagrad": lambda: torch_rules.scale_by_torch_adagrad(),
     "adadelta": lambda: jo.scale_by_adadelta(),
     "adam": lambda: jo.scale_by_adam(),
     "adam_nesterov": lambda: jo.scale_by_adam(nesterov=True),
-    "adam_raw_eps": lambda: jo.scale_by_adam(eps_placement="raw"),
+    "keras_adam": lambda: keras_rules.scale_by_keras_adam(),
     "amsgrad": lambda: jo.scale_by_amsgrad(),
-    "amsgrad_raw_max": lambda: jo.scale_by_amsgrad(maximum_of="raw"),
-    "amsgrad_keras": lambda: jo.scale_by_amsgrad(maximum_of="raw", eps_placement="raw"),
+    "torch_amsgrad": lambda: torch_rules.scale_by_torch_amsgrad(),
+    "keras_amsgrad": lambda: keras_rules.scale_by_keras_amsgrad(),
     "adamax": lambda: jo.scale_by_adamax(),
-    "adamax_eps_outside": lambda: jo.scale_by_adamax(eps_inside_max=False),
+    "keras_adamax": lambda: keras_rules.scale_by_keras_adamax(),
     "nadam": lambda: jo.scale_by_nadam(),
     "radam": lambda: jo.scale_by_radam(),
-    "radam_raw_eps": lambda: jo.scale_by_radam(eps_placement="raw"),
+    "torch_radam": lambda: torch_rules.scale_by_torch_radam(),
     "lion": lambda: jo.scale_by_lion(),
 }
 
@@ -194,15 +195,15 @@ def _keras_updates(optimizer_cls, params, grads_seq, **kwargs):
 REFERENCE_PARITY = {
     "torch_adam": (lambda: jo.scale_by_adam(), lambda p, g: _torch_updates(torch.optim.Adam, p, g), 1e-5),
     "torch_amsgrad_raw_max": (
-        lambda: jo.scale_by_amsgrad(maximum_of="raw"),
+        lambda: torch_rules.scale_by_torch_amsgrad(),
         lambda p, g: _torch_updates(torch.optim.Adam, p, g, amsgrad=True), 1e-5),
     "torch_adamax": (lambda: jo.scale_by_adamax(), lambda p, g: _torch_updates(torch.optim.Adamax, p, g), 1e-6),
     "torch_nadam": (lambda: jo.scale_by_nadam(), lambda p, g: _torch_updates(torch.optim.NAdam, p, g), 1e-5),
     "torch_radam_raw_eps": (
-        lambda: jo.scale_by_radam(eps_placement="raw"),
+        lambda: torch_rules.scale_by_torch_radam(),
         lambda p, g: _torch_updates(torch.optim.RAdam, p, g), 1e-5),
     "torch_adagrad": (
-        lambda: jo.scale_by_adagrad(0.0, 1e-10, eps_in_sqrt=False),
+        lambda: torch_rules.scale_by_torch_adagrad(0.0, 1e-10),
         lambda p, g: _torch_updates(torch.optim.Adagrad, p, g), 1e-6),
     "torch_rmsprop": (
         lambda: jo.scale_by_rms(0.99, 1e-8, eps_in_sqrt=False),
@@ -212,13 +213,13 @@ REFERENCE_PARITY = {
         lambda p, g: _torch_updates(torch.optim.RMSprop, p, g, centered=True), 1e-6),
     "torch_adadelta": (lambda: jo.scale_by_adadelta(), lambda p, g: _torch_updates(torch.optim.Adadelta, p, g), 1e-6),
     "keras_adam_raw_eps": (
-        lambda: jo.scale_by_adam(eps=1e-7, eps_placement="raw"),
+        lambda: keras_rules.scale_by_keras_adam(eps=1e-7),
         lambda p, g: _keras_updates(keras.optimizers.Adam, p, g), 1e-6),
     "keras_amsgrad": (
-        lambda: jo.scale_by_amsgrad(eps=1e-7, maximum_of="raw", eps_placement="raw"),
+        lambda: keras_rules.scale_by_keras_amsgrad(eps=1e-7),
         lambda p, g: _keras_updates(keras.optimizers.Adam, p, g, amsgrad=True), 1e-6),
     "keras_adamax_eps_outside": (
-        lambda: jo.scale_by_adamax(eps=1e-7, eps_inside_max=False),
+        lambda: keras_rules.scale_by_keras_adamax(eps=1e-7),
         lambda p, g: _keras_updates(keras.optimizers.Adamax, p, g), 1e-6),
     "keras_nadam": (
         lambda: jo.scale_by_nadam(eps=1e-7, momentum_decay=1.0),
@@ -266,7 +267,7 @@ def test_adam_eps_placements_by_hand():
     corrected = [m / (1 - B1**t) / (np.sqrt(v / (1 - B2**t)) + EPS) for t, m, v in _adam_moments(G)]
     raw = [np.sqrt(1 - B2**t) / (1 - B1**t) * m / (np.sqrt(v) + EPS) for t, m, v in _adam_moments(G)]
     np.testing.assert_allclose(_scalar_updates(jo.scale_by_adam(B1, B2, EPS), G), corrected, rtol=2e-5)
-    np.testing.assert_allclose(_scalar_updates(jo.scale_by_adam(B1, B2, EPS, eps_placement="raw"), G), raw, rtol=2e-5)
+    np.testing.assert_allclose(_scalar_updates(keras_rules.scale_by_keras_adam(B1, B2, EPS), G), raw, rtol=2e-5)
     assert abs(corrected[0] - raw[0]) > 1e-2  # raw ε is ε / sqrt(1 − β2^t) in corrected terms
 
 
@@ -287,7 +288,7 @@ def test_amsgrad_maximum_of_raw_and_corrected_differ_by_hand():
         raw_max, corrected_max = max(raw_max, v), max(corrected_max, v / bc2)
         expected_raw.append(m / bc1 / (np.sqrt(raw_max / bc2) + EPS))
         expected_corrected.append(m / bc1 / (np.sqrt(corrected_max) + EPS))
-    got_raw = _scalar_updates(jo.scale_by_amsgrad(B1, B2, EPS, maximum_of="raw"), grads)
+    got_raw = _scalar_updates(torch_rules.scale_by_torch_amsgrad(B1, B2, EPS), grads)
     got_corrected = _scalar_updates(jo.scale_by_amsgrad(B1, B2, EPS), grads)
     np.testing.assert_allclose(got_raw, expected_raw, rtol=2e-5)
     np.testing.assert_allclose(got_corrected, expected_corrected, rtol=2e-5)
@@ -305,7 +306,7 @@ def test_adamax_eps_inside_and_outside_the_max_by_hand():
         outside.append(m / ((1 - B1**t) * (u_outside + EPS)))
     np.testing.assert_allclose(_scalar_updates(jo.scale_by_adamax(B1, B2, EPS), G), inside, rtol=2e-6)
     np.testing.assert_allclose(
-        _scalar_updates(jo.scale_by_adamax(B1, B2, EPS, eps_inside_max=False), G), outside, rtol=2e-6
+        _scalar_updates(keras_rules.scale_by_keras_adamax(B1, B2, EPS), G), outside, rtol=2e-6
     )
 
 
@@ -432,7 +433,7 @@ def test_half_precision_leaves_with_zero_gradient_stay_finite():
     """The rule runs in float32, so ε = 1e-8 does not underflow to 0 in float16 (0/0)."""
     params = {"h": jnp.ones(3, jnp.float16), "b": jnp.ones(3, jnp.bfloat16)}
     zeros = jax.tree.map(jnp.zeros_like, params)
-    for name in ("adam", "rms", "nadam", "radam", "adagrad_torch_eps"):
+    for name in ("adam", "rms", "nadam", "radam", "torch_adagrad"):
         tx = PRIMITIVES[name]()
         updates, _ = tx.update(zeros, tx.init(params), params)
         if name != "adagrad_torch_eps":
@@ -456,13 +457,15 @@ def test_half_precision_leaves_with_zero_gradient_stay_finite():
         (lambda: jo.scale_by_adam(b2=-0.5), r"b2 must be in \[0, 1\)"),
         (lambda: jo.scale_by_adam(eps=-1.0), r"eps must be in \[0, inf\]"),
         (lambda: jo.scale_by_adam(eps_root=-1.0), r"eps_root must be in \[0, inf\]"),
-        (lambda: jo.scale_by_adam(eps_placement="keras"), r"eps_placement must be one of"),
-        (lambda: jo.scale_by_amsgrad(maximum_of="max"), r"maximum_of must be one of"),
-        (lambda: jo.scale_by_amsgrad(eps_placement="raw"), r"eps_placement='raw' \(Keras\) needs maximum_of='raw'"),
+        (lambda: keras_rules.scale_by_keras_adam(b2=1.0), r"b2 must be in \[0, 1\)"),
+        (lambda: torch_rules.scale_by_torch_amsgrad(eps=-1.0), r"eps must be in"),
+        (lambda: keras_rules.scale_by_keras_amsgrad(b1=-0.1), r"b1 must be in \[0, 1\)"),
+        (lambda: torch_rules.scale_by_torch_adagrad(eps=-1.0), r"eps must be in"),
+        (lambda: keras_rules.scale_by_keras_adamax(b1=1.0), r"b1 must be in \[0, 1\)"),
         (lambda: jo.scale_by_adamax(b2=1.0), r"b2 must be in \[0, 1\)"),
         (lambda: jo.scale_by_nadam(momentum_decay=-1.0), r"momentum_decay must be in \[0, inf\]"),
         (lambda: jo.scale_by_radam(b1=1.2), r"b1 must be in \[0, 1\)"),
-        (lambda: jo.scale_by_radam(eps_placement="torch"), r"eps_placement must be one of"),
+        (lambda: torch_rules.scale_by_torch_radam(b2=1.0), r"b2 must be in \[0, 1\)"),
         (lambda: jo.scale_by_radam(threshold=3.0), r"threshold must be in \[4, inf\]"),
         (lambda: jo.scale_by_lion(b1=1.5), r"b1 must be in \[0, 1\]"),
         (lambda: jo.scale_by_lion(b2=-0.1), r"b2 must be in \[0, 1\]"),
@@ -487,11 +490,11 @@ def test_radam_sma_length_is_accurate_where_float32_cancels(b2):
     """ρ_t against a 40-digit evaluation of ρ_∞ − 2tβ2^t/(1 − β2^t), over small and large t."""
     from decimal import Decimal, getcontext
 
-    from jaxopt_edu.transforms.adaptive_adam import _sma_length
+    from jaxopt_edu.transforms.adam import radam_sma_length
 
     getcontext().prec = 40
     steps = [1, 2, 3, 6, 10, 50, 999, 1001, 30000, 10**7]
     beta = Decimal(repr(b2))
     exact = [float(2 / (1 - beta) - 1 - 2 * t * beta**t / (1 - beta**t)) for t in steps]
-    got = jax.vmap(lambda count: _sma_length(b2, count))(jnp.asarray(steps, jnp.int32))
+    got = jax.vmap(lambda count: radam_sma_length(b2, count))(jnp.asarray(steps, jnp.int32))
     np.testing.assert_allclose(np.asarray(got), exact, rtol=1e-6)

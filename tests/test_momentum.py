@@ -1,4 +1,5 @@
-"""trace and ema: optax parity, torch's first momentum step, dtypes, jit/vmap, validation."""
+"""trace and ema (optax parity), torch's dampened momentum rule (compat.torch_rules.torch_momentum):
+first step, dtypes, jit/vmap, validation."""
 
 import functools
 
@@ -12,6 +13,7 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
+from jaxopt_edu.compat.torch_rules import torch_momentum
 from conftest import assert_close_to_leaf_scale, float32_params, nested_params, random_gradients, updates_over_steps
 
 NUM_STEPS = 20
@@ -29,7 +31,7 @@ PARITY_CASES = {
 
 DTYPE_CASES = {
     "trace": lambda: jo.trace(0.9),
-    "trace_dampened_nesterov_off": lambda: jo.trace(0.9, dampening=0.5),
+    "torch_momentum_dampened": lambda: torch_momentum(0.9, dampening=0.5),
     "trace_nesterov": lambda: jo.trace(0.5, nesterov=True),
     "ema": lambda: jo.ema(0.9),
 }
@@ -72,7 +74,8 @@ class MomentumDtypeTest(chex.TestCase):
         chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
         accumulator = new_state.trace if hasattr(new_state, "trace") else new_state.ema
         chex.assert_trees_all_equal_dtypes(accumulator, params)
-        assert new_state.count.dtype == jnp.int32 and int(new_state.count) == 2
+        if "count" in new_state._fields:  # ema and torch_momentum count steps; trace (as optax's) does not
+            assert new_state.count.dtype == jnp.int32 and int(new_state.count) == 2
 
     @chex.variants(with_jit=True, without_jit=True)
     @parameterized.named_parameters(("trace", "trace"), ("ema", "ema"))
@@ -104,11 +107,11 @@ def test_vmap_over_a_batch_equals_one_at_a_time(name):
 
 # ---- torch's momentum buffer: the deliberate difference from optax.trace -----------
 
-def test_dampened_trace_copies_first_gradient_like_torch_and_unlike_optax():
+def test_dampened_torch_momentum_copies_first_gradient_like_torch_and_unlike_optax():
     """torch's SGD starts its buffer at b_1 = g_1 (no dampening on step 1)."""
     mu, tau = 0.9, 0.5
     g1, g2, g3 = 2.0, -1.0, 4.0
-    tx = jo.trace(mu, dampening=tau)
+    tx = torch_momentum(mu, dampening=tau)
     state = tx.init(jnp.zeros(()))
     got = []
     for g in (g1, g2, g3):
@@ -123,10 +126,10 @@ def test_dampened_trace_copies_first_gradient_like_torch_and_unlike_optax():
 
 
 @pytest.mark.parametrize("momentum,dampening,nesterov", [(0.9, 0.0, False), (0.9, 0.0, True), (0.8, 0.3, False)])
-def test_trace_is_torch_sgd_momentum_buffer(momentum, dampening, nesterov):
+def test_torch_momentum_is_torch_sgd_momentum_buffer(momentum, dampening, nesterov):
     params = float32_params()
     grads_seq = random_gradients(params, 10)
-    tx = jo.trace(momentum, dampening=dampening, nesterov=nesterov)
+    tx = torch_momentum(momentum, dampening=dampening, nesterov=nesterov)
     got, _ = updates_over_steps(tx.update, tx, params, grads_seq)
     leaves = [torch.zeros(np.shape(x)) for x in jax.tree.leaves(params)]
     opt = torch.optim.SGD(leaves, lr=1.0, momentum=momentum, dampening=dampening, nesterov=nesterov)
@@ -169,9 +172,10 @@ def test_ema_debias_formula():
     [
         (lambda: jo.trace(-0.1), r"decay must be in \[0, 1\]"),
         (lambda: jo.trace(1.5), r"decay must be in \[0, 1\]"),
-        (lambda: jo.trace(0.9, dampening=-0.5), r"dampening must be in \[0, 1\]"),
+        (lambda: torch_momentum(0.9, dampening=-0.5), r"dampening must be in \[0, 1\]"),
         (lambda: jo.trace(0.0, nesterov=True), r"nesterov=True requires decay \(momentum\) > 0"),
-        (lambda: jo.trace(0.9, dampening=0.1, nesterov=True), r"nesterov=True requires .*dampening == 0"),
+        (lambda: torch_momentum(0.0, nesterov=True), r"nesterov=True requires momentum > 0"),
+        (lambda: torch_momentum(0.9, dampening=0.1, nesterov=True), r"nesterov=True requires .*dampening == 0"),
         (lambda: jo.ema(1.0), r"decay must be in \[0, 1\)"),
         (lambda: jo.ema(-0.5), r"decay must be in \[0, 1\)"),
     ],
@@ -181,7 +185,7 @@ def test_bad_hyperparameters_fail_at_construction(build, match):
         build()
 
 
-@pytest.mark.parametrize("factory", [lambda: jo.trace(0.9), lambda: jo.ema(0.9)])
+@pytest.mark.parametrize("factory", [lambda: jo.trace(0.9), lambda: jo.ema(0.9), lambda: torch_momentum(0.9, 0.1)])
 def test_mismatched_gradient_tree_names_the_path(factory):
     tx = factory()
     params = {"w": jnp.ones(2), "b": {"c": jnp.ones(3)}}

@@ -38,7 +38,7 @@ def _matrices_only(params):
 
 NAMED = {
     "sgd": lambda: jo.sgd(0.1),
-    "sgd_torch_style": lambda: jo.sgd(0.1, momentum=0.9, dampening=0.1, weight_decay=1e-2),
+    "sgd_momentum_decay": lambda: jo.sgd(0.1, momentum=0.9, weight_decay=1e-2),
     "sgd_nesterov": lambda: jo.sgd(_inverse_time, momentum=0.9, nesterov=True),
     "adagrad": lambda: jo.adagrad(0.1),
     "adadelta": lambda: jo.adadelta(),
@@ -127,11 +127,11 @@ class OptimizerDtypeTest(chex.TestCase):
 THETA0, G1, G2 = 1.0, 0.5, -0.3  # θ_0 and two gradients (that do not depend on θ)
 
 
-def _sgd_steps(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
-    theta, b, out = THETA0, None, []
+def _sgd_steps(lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    theta, b, out = THETA0, 0.0, []
     for g in (G1, G2):
         g = g + weight_decay * theta
-        b = g if b is None else momentum * b + (1 - dampening) * g
+        b = momentum * b + g
         theta -= lr * (g + momentum * b if nesterov else b)
         out.append(theta)
     return out
@@ -223,9 +223,9 @@ def _lion_steps(lr, b1=0.9, b2=0.99, weight_decay=1e-3):
 
 BY_HAND = {
     "sgd": (lambda: jo.sgd(0.1), lambda: _sgd_steps(0.1)),
-    "sgd_momentum_dampening_decay": (
-        lambda: jo.sgd(0.1, momentum=0.9, dampening=0.2, weight_decay=0.05),
-        lambda: _sgd_steps(0.1, 0.9, 0.2, weight_decay=0.05)),
+    "sgd_momentum_decay": (
+        lambda: jo.sgd(0.1, momentum=0.9, weight_decay=0.05),
+        lambda: _sgd_steps(0.1, 0.9, weight_decay=0.05)),
     "sgd_nesterov": (lambda: jo.sgd(0.1, momentum=0.9, nesterov=True), lambda: _sgd_steps(0.1, 0.9, nesterov=True)),
     "adagrad": (lambda: jo.adagrad(0.1), lambda: _adagrad_steps(0.1)),
     "adadelta": (lambda: jo.adadelta(), lambda: _adadelta_steps(1.0)),
@@ -280,10 +280,10 @@ def _torch_trajectory(optimizer_cls, params, grads_seq, **kwargs):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(momentum=0.9, dampening=0.3, weight_decay=1e-2), dict(momentum=0.9, nesterov=True, weight_decay=1e-2)],
+    [dict(momentum=0.9, weight_decay=1e-2), dict(momentum=0.9, nesterov=True, weight_decay=1e-2)],
 )
-def test_sgd_is_torch_sgd_with_coupled_weight_decay_and_dampening(kwargs):
-    """optax.sgd has neither weight decay nor dampening; jo.sgd follows torch.optim.SGD."""
+def test_sgd_weight_decay_is_torch_sgd_coupled_weight_decay(kwargs):
+    """optax.sgd has no weight decay; jo.sgd's is torch.optim.SGD's, added to g before the momentum."""
     params = float32_params()
     grads_seq = random_gradients(params, 10)
     tx = jo.sgd(0.01, **kwargs)
@@ -341,8 +341,7 @@ def test_weight_decay_needs_the_params():
         (lambda: jo.sgd(0.1, momentum=1.5), r"momentum must be in \[0, 1\]"),
         (lambda: jo.sgd(0.1, momentum=-0.1), r"momentum must be in \[0, 1\]"),
         (lambda: jo.sgd(0.1, nesterov=True), r"nesterov=True needs momentum > 0"),
-        (lambda: jo.sgd(0.1, dampening=1.5), r"dampening must be in \[0, 1\]"),
-        (lambda: jo.sgd(0.1, momentum=0.9, dampening=0.1, nesterov=True), r"dampening == 0"),
+        (lambda: jo.sgd(0.1, momentum=0.0, nesterov=True), r"nesterov=True needs momentum > 0"),
         (lambda: jo.sgd(0.1, weight_decay=-1e-4), r"weight_decay must be in \[0, inf\]"),
         (lambda: jo.adagrad(-1.0), r"learning_rate must be in"),
         (lambda: jo.adagrad(0.1, initial_accumulator_value=-0.1), r"initial_accumulator_value must be in"),

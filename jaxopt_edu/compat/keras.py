@@ -78,18 +78,29 @@ Deliberate differences from Keras 3, all loud:
 
 import inspect
 import warnings
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_edu.base import GradientTransformation, OptState, Params, ScalarOrSchedule
 from jaxopt_edu.combine import chain, identity
-from jaxopt_edu.transforms.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms, scale_by_stddev
-from jaxopt_edu.transforms.adaptive_adam import scale_by_adam, scale_by_adamax, scale_by_amsgrad, scale_by_nadam
+from jaxopt_edu.compat import keras_rules as rules  # noqa: F401  (jo.keras.rules: Keras' variant rules)
+from jaxopt_edu.compat.keras_rules import (
+    LearningRateWeightDecayState,
+    ModelAverageState,
+    add_learning_rate_weight_decay,
+    keras_model_average,
+    scale_by_keras_adam,
+    scale_by_keras_adamax,
+    scale_by_keras_amsgrad,
+)
+from jaxopt_edu.compat.keras_schedules import inverse_time_decay
+from jaxopt_edu.transforms.adagrad import scale_by_adadelta, scale_by_adagrad
+from jaxopt_edu.transforms.adam import scale_by_nadam
 from jaxopt_edu.transforms.clipping import clip, clip_by_global_norm, clip_by_norm
 from jaxopt_edu.transforms.momentum import trace
+from jaxopt_edu.transforms.rmsprop import scale_by_rms, scale_by_stddev
 from jaxopt_edu.transforms.scaling import scale, scale_by_learning_rate
 from jaxopt_edu.transforms.weight_decay import add_decayed_weights
 from jaxopt_edu.transforms.wrappers import accumulate_gradients
@@ -110,131 +121,6 @@ __all__ = [
     "ModelAverageState",
     "LearningRateWeightDecayState",
 ]
-
-_INT32_MAX = jnp.iinfo(jnp.int32).max
-
-
-# ---- schedules ------------------------------------------------------------------
-
-def inverse_time_decay(
-    initial_learning_rate: float, decay_steps: float, decay_rate: float, staircase: bool = False
-) -> Callable[[Any], jax.Array]:
-    """Keras' InverseTimeDecay as a schedule `count -> η`:
-
-        η_t = η_0 / (1 + r · t / T)        (t / T floored if staircase)
-
-    with η_0 = `initial_learning_rate`, r = `decay_rate`, T = `decay_steps`.
-    `decay_steps=1` gives Keras 2's `decay=r` argument, η_0 / (1 + r·t).
-    """
-    check_non_negative("initial_learning_rate", initial_learning_rate)
-    check_positive("decay_steps", decay_steps)
-    check_non_negative("decay_rate", decay_rate)
-
-    def schedule(count):
-        progress = jnp.asarray(count, jnp.float32) / decay_steps
-        if staircase:
-            progress = jnp.floor(progress)
-        return jnp.asarray(initial_learning_rate, jnp.float32) / (1.0 + decay_rate * progress)
-
-    return schedule
-
-
-# ---- private primitives (jaxopt_edu has no public equivalent yet) -----------------
-
-class LearningRateWeightDecayState(NamedTuple):
-    count: jax.Array  # updates already applied (int32), for a scheduled η
-
-
-def _add_learning_rate_weight_decay(weight_decay: float, learning_rate: ScalarOrSchedule) -> GradientTransformation:
-    """PRIVATE PRIMITIVE. Keras' weight decay as an update:  u' = u − η_t · λ · θ.
-
-    Needed where η already sits *inside* a momentum buffer (Keras' SGD and
-    RMSprop with momentum), so `add_decayed_weights(λ)` cannot go before
-    `scale_by_learning_rate(η)`. Equivalent to that pair for the optimizers
-    whose step is η times a direction. (A `learning_rate=` knob on
-    `add_decayed_weights` would replace this.)
-    """
-    check_non_negative("weight_decay", weight_decay)
-    check_non_negative("learning_rate", learning_rate)
-
-    def init(params):
-        del params
-        return LearningRateWeightDecayState(count=jnp.zeros([], jnp.int32))
-
-    def update(updates, state, params=None):
-        if params is None:
-            raise ValueError("weight_decay needs the params: call tx.update(grads, state, params).")
-        check_same_structure(updates, params, "updates", "params")
-        rate = learning_rate(state.count) if callable(learning_rate) else learning_rate
-        factor = jnp.asarray(rate, jnp.float32) * weight_decay
-
-        def leaf(u, p):
-            wide = jnp.promote_types(u.dtype, jnp.float32)
-            return (u.astype(wide) - factor.astype(wide) * p.astype(wide)).astype(u.dtype)
-
-        count = jnp.minimum(state.count, _INT32_MAX - 1) + 1
-        return jax.tree.map(leaf, updates, params), LearningRateWeightDecayState(count=count)
-
-    return GradientTransformation(init, update)
-
-
-class ModelAverageState(NamedTuple):
-    iterations: jax.Array  # calls so far (int32): Keras' optimizer._iterations
-    average: Params  # Keras' "average" variables (the EMA of the params)
-    inner_state: OptState
-
-
-def _keras_model_average(
-    inner: GradientTransformation, ema_momentum: float, ema_overwrite_frequency: Optional[int], every_k: int
-) -> GradientTransformation:
-    """PRIVATE PRIMITIVE. Keras' `use_ema=True`: an EMA of the params after each step.
-
-        θ'    = θ + inner(g)
-        β_i   = 0 if i = 0 else ema_momentum,   i = iterations // every_k
-        θ̄     ← β_i · θ̄ + (1 − β_i) · θ'
-        θ'    ← θ̄   when ema_overwrite_frequency = f and (i + 1) mod f = 0
-
-    `every_k` is gradient_accumulation_steps (1 without accumulation): Keras
-    counts EMA steps in accumulated iterations but updates the average on
-    every mini-step. Read the average with `finalize_variable_values`.
-    """
-
-    def init(params):
-        return ModelAverageState(
-            iterations=jnp.zeros([], jnp.int32),
-            average=jax.tree.map(jnp.zeros_like, params),
-            inner_state=inner.init(params),
-        )
-
-    def update(updates, state, params=None):
-        if params is None:
-            raise ValueError("use_ema needs the params: call tx.update(grads, state, params).")
-        inner_updates, inner_state = inner.update(updates, state.inner_state, params)
-        iterations = state.iterations // every_k
-        momentum = jnp.where(iterations != 0, ema_momentum, 0.0).astype(jnp.float32)
-        if ema_overwrite_frequency is not None:
-            overwrite = (iterations + 1) % ema_overwrite_frequency == 0
-
-        def leaf(p, u, a):
-            wide = jnp.promote_types(p.dtype, jnp.float32)
-            new_p = (p + u).astype(p.dtype)  # the variable after the step, in its dtype
-            new_a = (momentum * a.astype(wide) + (1 - momentum) * new_p.astype(wide)).astype(a.dtype)
-            if ema_overwrite_frequency is None:
-                return u, new_a
-            target = jnp.where(overwrite, new_a.astype(wide), new_p.astype(wide))
-            return (target - p.astype(wide)).astype(u.dtype), new_a
-
-        treedef = jax.tree.structure(params)
-        pairs = [leaf(p, u, a) for p, u, a in zip(
-            treedef.flatten_up_to(params), treedef.flatten_up_to(inner_updates),
-            treedef.flatten_up_to(state.average))]
-        new_updates = treedef.unflatten([pair[0] for pair in pairs])
-        average = treedef.unflatten([pair[1] for pair in pairs])
-        iterations_next = jnp.minimum(state.iterations, _INT32_MAX - 1) + 1
-        return new_updates, ModelAverageState(iterations=iterations_next, average=average, inner_state=inner_state)
-
-    return GradientTransformation(init, update)
-
 
 def finalize_variable_values(params: Params, state: OptState) -> Params:
     """Keras' `optimizer.finalize_variable_values`: the EMA of the params if `use_ema`.
@@ -411,7 +297,7 @@ class _Base:
         """−ηλθ added to updates that already include η (optimizers with η inside the momentum)."""
         if self.weight_decay is None:
             return identity()
-        return _add_learning_rate_weight_decay(self.weight_decay, self.learning_rate)
+        return add_learning_rate_weight_decay(self.weight_decay, self.learning_rate)
 
     def wrap(self, step: GradientTransformation) -> GradientTransformation:
         """Adds the loss-scale, accumulation and EMA layers around `clip → decay → step`."""
@@ -420,7 +306,7 @@ class _Base:
         if self.loss_scale_factor is not None:
             step = chain(scale(1.0 / self.loss_scale_factor), step)
         if self.use_ema:
-            step = _keras_model_average(step, self.ema_momentum, self.ema_overwrite_frequency, self.every_k)
+            step = keras_model_average(step, self.ema_momentum, self.ema_overwrite_frequency, self.every_k)
         return step
 
 
@@ -480,9 +366,7 @@ def Adam(learning_rate=_KerasDefault(0.001), beta_1=0.9, beta_2=0.999, epsilon=1
 
 
 def _keras_adam_scaling(beta_1, beta_2, epsilon, amsgrad) -> GradientTransformation:
-    if amsgrad:
-        return scale_by_amsgrad(beta_1, beta_2, epsilon, maximum_of="raw", eps_placement="raw")
-    return scale_by_adam(beta_1, beta_2, epsilon, eps_placement="raw")
+    return (scale_by_keras_amsgrad if amsgrad else scale_by_keras_adam)(beta_1, beta_2, epsilon)
 
 
 def AdamW(learning_rate=_KerasDefault(0.001), weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
@@ -509,7 +393,7 @@ def Adagrad(learning_rate=_KerasDefault(0.001), initial_accumulator_value=0.1, e
     base = _base("Adagrad", Adagrad, dict(locals()))
     return base.wrap(chain(
         base.gradient_clipping(),
-        scale_by_adagrad(initial_accumulator_value, epsilon, eps_in_sqrt=True),
+        scale_by_adagrad(initial_accumulator_value, epsilon),
         base.decayed_weights(),
         scale_by_learning_rate(base.learning_rate),
     ))
@@ -572,7 +456,7 @@ def Adamax(learning_rate=_KerasDefault(0.001), beta_1=0.9, beta_2=0.999, epsilon
     base = _base("Adamax", Adamax, dict(locals()))
     return base.wrap(chain(
         base.gradient_clipping(),
-        scale_by_adamax(beta_1, beta_2, epsilon, eps_inside_max=False),
+        scale_by_keras_adamax(beta_1, beta_2, epsilon),
         base.decayed_weights(),
         scale_by_learning_rate(base.learning_rate),
     ))

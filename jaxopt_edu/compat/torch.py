@@ -9,9 +9,13 @@ schedulers (compat/torch_lr_scheduler.py) take the optimizer's lr first and
 return a schedule `count -> lr` to pass as `lr`. Both files' docstrings say
 how torch's rules differ from optax's namesakes.
 
-This module only re-exports. (It is named `torch` but never imports PyTorch.)
+`jo.torch.rules` holds torch's variants of core rules (compat/torch_rules.py),
+the pieces the optimizers' chains are built from where torch differs from
+optax. This module only re-exports. (It is named `torch` but never imports
+PyTorch.)
 """
 
+from jaxopt_edu.compat import torch_rules as rules
 from jaxopt_edu.compat.torch_lr_scheduler import (
     SWALR,
     CosineAnnealingLR,

@@ -63,32 +63,24 @@ from typing import Any, Optional, Sequence
 
 from jaxopt_edu.base import GradientTransformation, ScalarOrSchedule
 from jaxopt_edu.combine import chain, identity
-from jaxopt_edu.transforms.adaptive import scale_by_adadelta, scale_by_adagrad, scale_by_rms, scale_by_stddev
-from jaxopt_edu.transforms.adaptive_adam import (
-    scale_by_adam,
-    scale_by_adamax,
-    scale_by_amsgrad,
-    scale_by_nadam,
-    scale_by_radam,
+from jaxopt_edu.compat.torch_rules import (
+    scale_by_torch_adagrad,
+    scale_by_torch_amsgrad,
+    scale_by_torch_radam,
+    torch_momentum,
 )
+from jaxopt_edu.transforms.adagrad import scale_by_adadelta
+from jaxopt_edu.transforms.adam import scale_by_adam, scale_by_adamax, scale_by_nadam
 from jaxopt_edu.transforms.momentum import trace
+from jaxopt_edu.transforms.rmsprop import scale_by_rms, scale_by_stddev
 from jaxopt_edu.transforms.scaling import scale, scale_by_learning_rate
 from jaxopt_edu.transforms.weight_decay import add_decayed_weights
-from jaxopt_edu.validation import check_in_range, check_non_negative, concrete_scalar
+from jaxopt_edu.validation import check_in_range, check_non_negative, is_python_zero
 
 __all__ = ["SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Adamax", "NAdam", "RAdam"]
 
 
 # ---- building blocks shared by the chains ---------------------------------------
-
-def _is_python_zero(value: Any) -> bool:
-    """A plain Python 0 / 0.0 leaves its step out of the chain, as torch's `if x != 0`.
-
-    Arrays (e.g. hyperparameters injected into the state) keep their step,
-    so the state has the same structure whatever their value.
-    """
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0
-
 
 def _negate_if(maximize: bool) -> GradientTransformation:
     """torch's `maximize`: ascend, i.e. use −g from the very first step."""
@@ -97,7 +89,7 @@ def _negate_if(maximize: bool) -> GradientTransformation:
 
 def _decay_weights_if(weight_decay: Any, here: bool) -> GradientTransformation:
     """`u + λθ` at this place in the chain when `here` (and λ is not a Python zero)."""
-    if here and not _is_python_zero(weight_decay):
+    if here and not is_python_zero(weight_decay):
         return add_decayed_weights(weight_decay)
     return identity()
 
@@ -145,15 +137,13 @@ def SGD(
     _check_common(lr, weight_decay=weight_decay)
     check_in_range("momentum", momentum, 0.0, 1.0)
     check_in_range("dampening", dampening, 0.0, 1.0)
-    if nesterov and (concrete_scalar(momentum) == 0.0 or concrete_scalar(dampening) not in (0.0, None)):
-        raise ValueError(
-            f"nesterov=True requires momentum > 0 and dampening == 0 (torch's rule), got "
-            f"momentum={momentum!r}, dampening={dampening!r}."
-        )
+    if nesterov and is_python_zero(momentum):
+        raise ValueError(f"nesterov=True requires momentum > 0 and dampening == 0 (torch's rule), got "
+                         f"momentum={momentum!r}, dampening={dampening!r}.")
     return chain(
         _negate_if(maximize),
         _decay_weights_if(weight_decay, here=True),
-        identity() if _is_python_zero(momentum) else trace(momentum, dampening=dampening, nesterov=nesterov),
+        identity() if is_python_zero(momentum) else torch_momentum(momentum, dampening, nesterov),
         scale_by_learning_rate(lr),
     )
 
@@ -182,10 +172,7 @@ def Adam(
     del foreach, capturable, differentiable, fused  # torch kernel choices; same math
     _check_common(lr, eps, weight_decay)
     beta1, beta2 = _unpack_betas(betas)
-    if amsgrad:
-        preconditioner = scale_by_amsgrad(beta1, beta2, eps, maximum_of="raw", eps_placement="corrected")
-    else:
-        preconditioner = scale_by_adam(beta1, beta2, eps, eps_placement="corrected")
+    preconditioner = scale_by_torch_amsgrad(beta1, beta2, eps) if amsgrad else scale_by_adam(beta1, beta2, eps)
     return chain(
         _negate_if(maximize),
         _decay_weights_if(weight_decay, here=not decoupled_weight_decay),
@@ -224,7 +211,7 @@ def AdamW(
 
 def _adagrad_lr(lr: ScalarOrSchedule, lr_decay: Any) -> ScalarOrSchedule:
     """torch's Adagrad lr at update `count`: η(count) / (1 + count · lr_decay)."""
-    if _is_python_zero(lr_decay):
+    if is_python_zero(lr_decay):
         return lr
 
     def decayed_lr(count):
@@ -262,7 +249,7 @@ def Adagrad(
     return chain(
         _negate_if(maximize),
         _decay_weights_if(weight_decay, here=True),
-        scale_by_adagrad(initial_accumulator_value, eps, eps_in_sqrt=False),
+        scale_by_torch_adagrad(initial_accumulator_value, eps),
         scale_by_learning_rate(_adagrad_lr(lr, lr_decay)),
     )
 
@@ -326,7 +313,7 @@ def RMSprop(
         _negate_if(maximize),
         _decay_weights_if(weight_decay, here=True),
         preconditioner,
-        identity() if _is_python_zero(momentum) else trace(momentum),
+        identity() if is_python_zero(momentum) else trace(momentum),
         scale_by_learning_rate(lr),
     )
 
@@ -354,7 +341,7 @@ def Adamax(
     return chain(
         _negate_if(maximize),
         _decay_weights_if(weight_decay, here=True),
-        scale_by_adamax(beta1, beta2, eps, eps_inside_max=True),
+        scale_by_adamax(beta1, beta2, eps),
         scale_by_learning_rate(lr),
     )
 
@@ -420,7 +407,7 @@ def RAdam(
     return chain(
         _negate_if(maximize),
         _decay_weights_if(weight_decay, here=not decoupled_weight_decay),
-        scale_by_radam(beta1, beta2, eps, threshold=5.0, eps_placement="raw"),
+        scale_by_torch_radam(beta1, beta2, eps),
         _decay_weights_if(weight_decay, here=decoupled_weight_decay),
         scale_by_learning_rate(lr),
     )

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_edu.base import GradientTransformation
+from jaxopt_edu.numerics import as_compute, safe_increment
 from jaxopt_edu.tree_utils import tree_global_norm
 from jaxopt_edu.validation import check_positive_int
 
@@ -56,7 +57,7 @@ class TelemetryState(NamedTuple):
 
 
 def _float32(x) -> jax.Array:
-    return jnp.asarray(x).astype(jnp.promote_types(jnp.asarray(x).dtype, jnp.float32))
+    return as_compute(x)
 
 
 def _leaf_norm(x) -> jax.Array:
@@ -196,7 +197,7 @@ def telemetry(
             slot = jnp.where(num_recorded < history_size, num_recorded, jnp.argmin(history.step)).astype(jnp.int32)
             written = jax.tree.map(lambda h, x: h.at[slot].set(x), history, latest)
             history = jax.tree.map(lambda new, old: jnp.where(measure, new, old), written, history)
-        count = jnp.minimum(state.count, jnp.iinfo(jnp.int32).max - 1) + 1
+        count = safe_increment(state.count)
         return new_updates, TelemetryState(count, latest, history, inner_state)
 
     return GradientTransformation(init, update)

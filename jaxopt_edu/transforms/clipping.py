@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxopt_edu.base import EmptyState, GradientTransformation
+from jaxopt_edu.numerics import as_compute
 from jaxopt_edu.tree_utils import tree_global_norm
 from jaxopt_edu.validation import check_non_negative, check_positive
 
@@ -25,14 +26,9 @@ def _empty_init(params):
     return EmptyState()
 
 
-def _accumulation_dtype(x):
-    """float32 for half-precision leaves, the leaf's own dtype when wider."""
-    return jnp.promote_types(x.dtype, jnp.float32)
-
-
 def _scale_leaf(u, factor):
     """`u · factor` computed in float32 (or wider), cast back to u's dtype."""
-    wide = u.astype(_accumulation_dtype(u))
+    wide = as_compute(u)
     return (wide * factor.astype(wide.dtype)).astype(u.dtype)
 
 
@@ -69,7 +65,7 @@ def clip_by_norm(max_norm: float) -> GradientTransformation:
     check_positive("max_norm", max_norm)
 
     def clip_leaf(u):
-        norm = jnp.sqrt(jnp.sum(jnp.square(u.astype(_accumulation_dtype(u)))))
+        norm = jnp.sqrt(jnp.sum(jnp.square(as_compute(u))))
         factor = max_norm / jnp.maximum(norm, max_norm)
         return _scale_leaf(u, factor)
 
@@ -108,3 +104,6 @@ def clip_by_global_norm(max_norm: float) -> GradientTransformation:
         return jax.tree.map(lambda u: _scale_leaf(u, factor), updates), state
 
     return GradientTransformation(_empty_init, update)
+
+
+__all__ = ["clip", "clip_by_norm", "clip_by_global_norm"]

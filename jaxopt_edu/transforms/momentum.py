@@ -3,74 +3,51 @@
 from typing import Any, NamedTuple, Optional
 
 import jax
-import jax.numpy as jnp
 
 from jaxopt_edu.base import GradientTransformation, Updates
-from jaxopt_edu.transforms.moments import (
-    as_compute,
-    bias_correction_factor,
-    canonical_dtype,
-    map_leaves,
-    moving_average,
-    safe_increment,
-    zero_count,
-)
-from jaxopt_edu.tree_utils import check_same_structure, tree_zeros_like
+from jaxopt_edu.numerics import as_compute, canonical_dtype, map_leaves, safe_increment, zero_count
+from jaxopt_edu.transforms.moments import bias_correction_factor, moving_average
+from jaxopt_edu.tree_utils import check_matching_leaves, tree_zeros_like
 from jaxopt_edu.validation import check_beta, check_in_range, concrete_scalar
 
 
 class TraceState(NamedTuple):
-    count: jax.Array  # updates already applied (int32); the first one starts the trace
     trace: Updates  # b, the momentum buffer
 
 
-def trace(
-    decay: float,
-    dampening: float = 0.0,
-    nesterov: bool = False,
-    accumulator_dtype: Optional[Any] = None,
-) -> GradientTransformation:
+def trace(decay: float, nesterov: bool = False, accumulator_dtype: Optional[Any] = None) -> GradientTransformation:
     """Heavy-ball momentum (Polyak 1964; Nesterov form as in Sutskever et al. 2013).
 
-        b_1 = g_1
-        b_t = μ · b_{t−1} + (1 − τ) · g_t          (t > 1)
+        b_t = μ · b_{t−1} + g_t,      b_0 = 0
         u_t = g_t + μ · b_t   if nesterov,  else  u_t = b_t
 
-    with μ = `decay` and τ = `dampening`. This is torch.optim.SGD's buffer,
-    including its first step, which copies the gradient without dampening.
-    With τ = 0 the first step is the general rule (b_0 = 0), so the trace
-    equals `optax.trace`. Keras' SGD keeps `−η · b` instead of `b`, the same
-    update for a constant learning rate.
-
-    Like torch, `nesterov=True` needs μ > 0 and τ = 0.
+    with μ = `decay`. Same signature and rule as `optax.trace`, and the
+    buffer of torch.optim.SGD without dampening (torch copies g_1 into the
+    buffer on the first step, which b_0 = 0 gives too). torch's dampened
+    buffer is `compat.torch_rules.torch_momentum`. Keras' SGD keeps
+    `−η · b` instead of `b`: `chain(scale_by_learning_rate(η), trace(μ))`.
+    `nesterov=True` needs μ > 0.
     """
     check_in_range("decay", decay, 0.0, 1.0)
-    check_in_range("dampening", dampening, 0.0, 1.0)
-    if nesterov:
-        decay_value, dampening_value = concrete_scalar(decay), concrete_scalar(dampening)
-        if decay_value == 0.0 or (dampening_value is not None and dampening_value != 0.0):
-            raise ValueError(
-                "nesterov=True requires decay (momentum) > 0 and dampening == 0, got "
-                f"decay={decay!r}, dampening={dampening!r}."
-            )
+    if nesterov and concrete_scalar(decay) == 0.0:
+        raise ValueError(f"nesterov=True requires decay (momentum) > 0, got decay={decay!r}.")
     accumulator_dtype = canonical_dtype(accumulator_dtype)
 
     def init(params):
-        return TraceState(count=zero_count(), trace=tree_zeros_like(params, accumulator_dtype))
+        return TraceState(trace=tree_zeros_like(params, accumulator_dtype))
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.trace, "updates", "state.trace")
-        is_first_step = state.count == 0
+        check_matching_leaves(updates, state.trace, "updates", "state.trace")
 
         def leaf(g, b):
-            g32, b32 = as_compute(g), as_compute(b)
-            b32 = jnp.where(is_first_step, g32, decay * b32 + (1 - dampening) * g32)
+            g32 = as_compute(g)
+            b32 = decay * as_compute(b) + g32
             u32 = g32 + decay * b32 if nesterov else b32
             return u32.astype(g.dtype), b32.astype(b.dtype)
 
         new_updates, new_trace = map_leaves(leaf, updates, state.trace, num_outputs=2)
-        return new_updates, TraceState(count=safe_increment(state.count), trace=new_trace)
+        return new_updates, TraceState(trace=new_trace)
 
     return GradientTransformation(init, update)
 
@@ -97,7 +74,7 @@ def ema(decay: float, debias: bool = True, accumulator_dtype: Optional[Any] = No
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.ema, "updates", "state.ema")
+        check_matching_leaves(updates, state.ema, "updates", "state.ema")
         count = safe_increment(state.count)
         debias_by = bias_correction_factor(decay, count)
 

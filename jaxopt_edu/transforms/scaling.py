@@ -1,11 +1,13 @@
 """Scaling: multiply updates by a constant, a learning rate, or a schedule."""
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
 from jaxopt_edu.base import EmptyState, GradientTransformation, Schedule, ScalarOrSchedule
+from jaxopt_edu.combine import identity
+from jaxopt_edu.numerics import safe_increment, zero_count
 from jaxopt_edu.validation import check_non_negative
 
 
@@ -42,25 +44,33 @@ def scale_by_schedule(step_size_fn: Schedule) -> GradientTransformation:
 
     def init(params):
         del params
-        return ScaleByScheduleState(count=jnp.zeros([], jnp.int32))
+        return ScaleByScheduleState(count=zero_count())
 
     def update(updates, state, params=None):
         del params
         step_size = step_size_fn(state.count)
-        count = jnp.minimum(state.count, jnp.iinfo(jnp.int32).max - 1) + 1
+        count = safe_increment(state.count)
         return _scale_tree(updates, step_size), ScaleByScheduleState(count=count)
 
     return GradientTransformation(init, update)
 
 
-def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *, flip_sign: bool = True) -> GradientTransformation:
+def scale_by_learning_rate(
+    learning_rate: Optional[ScalarOrSchedule] = None, *, flip_sign: bool = True
+) -> GradientTransformation:
     """Scales by the learning rate and, by default, negates:  u' = −η · u.
 
     `learning_rate` is a float or a schedule `count -> η`. The sign flip turns
     a gradient into a descent direction, because updates are *added* to params.
+    `None` leaves the updates as they are (no scaling, no sign flip), as optax's.
     """
+    if learning_rate is None:
+        return identity()
     check_non_negative("learning_rate", learning_rate)
     sign = -1.0 if flip_sign else 1.0
     if callable(learning_rate):
         return scale_by_schedule(lambda count: sign * learning_rate(count))
     return scale(sign * learning_rate)
+
+
+__all__ = ["scale", "scale_by_schedule", "ScaleByScheduleState", "scale_by_learning_rate"]

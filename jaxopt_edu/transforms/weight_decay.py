@@ -27,7 +27,7 @@ import jax
 
 from jaxopt_edu.base import EmptyState, GradientTransformation
 from jaxopt_edu.combine import masked
-from jaxopt_edu.tree_utils import check_same_structure
+from jaxopt_edu.tree_utils import check_matching_leaves
 from jaxopt_edu.validation import check_non_negative
 
 
@@ -51,7 +51,7 @@ def add_decayed_weights(
             raise ValueError(
                 "add_decayed_weights needs the params: call tx.update(grads, state, params)."
             )
-        check_same_structure(updates, params, "updates", "params")
+        check_matching_leaves(updates, params, "updates", "params")
         new_updates = jax.tree.map(
             lambda u, p: (u + weight_decay * p).astype(u.dtype), updates, params
         )
@@ -61,3 +61,6 @@ def add_decayed_weights(
     if mask is not None:
         return masked(transformation, mask)
     return transformation
+
+
+__all__ = ["add_decayed_weights"]

@@ -13,30 +13,15 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxopt_edu.base import GradientTransformation
-from jaxopt_edu.tree_utils import check_same_structure, tree_all_finite, tree_cast_like
+from jaxopt_edu.base import GradientTransformation, check_transformation
+from jaxopt_edu.numerics import compute_dtype, safe_increment
+from jaxopt_edu.tree_utils import check_matching_leaves, tree_all_finite, tree_cast_like
 from jaxopt_edu.validation import check_non_negative_int, check_positive_int
-
-_INT32_MAX = jnp.iinfo(jnp.int32).max
-
-
-def _increment(count):
-    """count + 1, saturating at the int32 maximum instead of wrapping around."""
-    return jnp.minimum(count, _INT32_MAX - 1) + 1
-
 
 def _zero_updates_like_inner(inner, updates, inner_state, params):
     """Zeros shaped (and typed) like what `inner.update` would return, found without running it."""
     shapes, _ = jax.eval_shape(inner.update, updates, inner_state, params)
     return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-
-def _check_transformation(tx: Any, name: str) -> None:
-    if not (hasattr(tx, "init") and hasattr(tx, "update")):
-        raise TypeError(
-            f"{name} must be a GradientTransformation (an object with init and update), got "
-            f"{type(tx).__name__}. Did you pass the factory (jo.sgd) instead of calling it (jo.sgd(0.1))?"
-        )
 
 
 # ---- apply_if_finite ----------------------------------------------------------
@@ -65,7 +50,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
     counts all bad steps (`total_notfinite`) and flags the last one
     (`last_finite`), handy for logging a loss-scale or data problem.
     """
-    _check_transformation(inner, "inner")
+    check_transformation(inner, "inner")
     check_non_negative_int("max_consecutive_errors", max_consecutive_errors)
 
     def init(params):
@@ -78,7 +63,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
 
     def update(updates, state, params=None):
         finite = tree_all_finite(updates)
-        notfinite_count = jnp.where(finite, 0, _increment(state.notfinite_count)).astype(jnp.int32)
+        notfinite_count = jnp.where(finite, 0, safe_increment(state.notfinite_count)).astype(jnp.int32)
 
         def accept(_):
             new_updates, new_inner_state = inner.update(updates, state.inner_state, params)
@@ -90,7 +75,7 @@ def apply_if_finite(inner: GradientTransformation, max_consecutive_errors: int) 
         new_updates, new_inner_state = jax.lax.cond(
             finite | (notfinite_count > max_consecutive_errors), accept, reject, None
         )
-        total = jnp.where(finite, state.total_notfinite, _increment(state.total_notfinite))
+        total = jnp.where(finite, state.total_notfinite, safe_increment(state.total_notfinite))
         return new_updates, ApplyIfFiniteState(
             notfinite_count=notfinite_count,
             last_finite=finite,
@@ -126,7 +111,7 @@ def accumulate_gradients(inner: GradientTransformation, every_k: int) -> Gradien
     same value up to rounding) and computes the inner update every mini-step,
     keeping it only on the k-th.
     """
-    _check_transformation(inner, "inner")
+    check_transformation(inner, "inner")
     check_positive_int("every_k", every_k)
 
     def init(params):
@@ -134,14 +119,14 @@ def accumulate_gradients(inner: GradientTransformation, every_k: int) -> Gradien
             mini_step=jnp.zeros([], jnp.int32),
             gradient_step=jnp.zeros([], jnp.int32),
             accumulated_grads=jax.tree.map(
-                lambda p: jnp.zeros(jnp.shape(p), jnp.promote_types(jnp.asarray(p).dtype, jnp.float32)),
+                lambda p: jnp.zeros(jnp.shape(p), compute_dtype(jnp.result_type(p))),
                 params,
             ),
             inner_state=inner.init(params),
         )
 
     def update(updates, state, params=None):
-        check_same_structure(updates, state.accumulated_grads, "updates", "state.accumulated_grads")
+        check_matching_leaves(updates, state.accumulated_grads, "updates", "state.accumulated_grads")
         summed = jax.tree.map(lambda s, g: s + g.astype(s.dtype), state.accumulated_grads, updates)
         is_last = state.mini_step == every_k - 1
 
@@ -156,10 +141,13 @@ def accumulate_gradients(inner: GradientTransformation, every_k: int) -> Gradien
         new_updates, new_inner_state = jax.lax.cond(is_last, step, wait, None)
         return new_updates, AccumulateGradientsState(
             mini_step=jnp.where(is_last, 0, state.mini_step + 1).astype(jnp.int32),
-            gradient_step=jnp.where(is_last, _increment(state.gradient_step),
+            gradient_step=jnp.where(is_last, safe_increment(state.gradient_step),
                                     state.gradient_step).astype(jnp.int32),
             accumulated_grads=jax.tree.map(lambda s: jnp.where(is_last, jnp.zeros_like(s), s), summed),
             inner_state=new_inner_state,
         )
 
     return GradientTransformation(init, update)
+
+
+__all__ = ["apply_if_finite", "ApplyIfFiniteState", "accumulate_gradients", "AccumulateGradientsState"]

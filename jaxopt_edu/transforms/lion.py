@@ -5,8 +5,9 @@ from typing import Any, NamedTuple, Optional
 import jax.numpy as jnp
 
 from jaxopt_edu.base import GradientTransformation, Updates
-from jaxopt_edu.transforms.moments import as_compute, canonical_dtype, map_leaves, moving_average
-from jaxopt_edu.tree_utils import check_same_structure, tree_zeros_like
+from jaxopt_edu.numerics import as_compute, canonical_dtype, map_leaves
+from jaxopt_edu.transforms.moments import moving_average
+from jaxopt_edu.tree_utils import check_matching_leaves, tree_zeros_like
 from jaxopt_edu.validation import check_in_range
 
 
@@ -34,7 +35,7 @@ def scale_by_lion(b1: float = 0.9, b2: float = 0.99, mu_dtype: Optional[Any] = N
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.mu, "updates", "state.mu")
+        check_matching_leaves(updates, state.mu, "updates", "state.mu")
 
         def leaf(g, mu):
             g32, mu32 = as_compute(g), as_compute(mu)

@@ -1,14 +1,10 @@
 """The Adam family: a moving average of g (momentum) divided by the root of a
 moving average of g² (adaptive scaling), both debiased.
 
-Adam, AMSGrad, Adamax, NAdam and RAdam. The libraries agree on the math but
-not always on where ε goes; `eps_placement` picks it:
-
-    "corrected" (optax, torch):  u = m̂ / (sqrt(ν̂) + ε),   m̂ = m/(1−β1^t), ν̂ = ν/(1−β2^t)
-    "raw"       (Keras):         u = sqrt(1−β2^t)/(1−β1^t) · m / (sqrt(ν) + ε)
-
-The raw form adds ε to the un-debiased sqrt(ν), so in corrected terms its ε
-is ε/sqrt(1−β2^t): larger in the first steps. Both agree when ε = 0.
+Adam, AMSGrad, Adamax, NAdam and RAdam, each with optax's signature and rule
+(NAdam: Dozat's, with the momentum schedule). torch and Keras place ε or
+take the AMSGrad maximum differently in places; those variants are rules of
+their own in `jaxopt_edu/compat/` (torch_rules.py, keras_rules.py).
 """
 
 import math
@@ -18,27 +14,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxopt_edu.base import GradientTransformation, Updates
-from jaxopt_edu.transforms.moments import (
-    as_compute,
-    bias_correction_factor,
-    canonical_dtype,
-    map_leaves,
-    moving_average,
-    safe_increment,
-    zero_count,
-)
-from jaxopt_edu.tree_utils import check_same_structure, tree_zeros_like
+from jaxopt_edu.numerics import as_compute, canonical_dtype, map_leaves, safe_increment, zero_count
+from jaxopt_edu.transforms.moments import bias_correction_factor, moving_average
+from jaxopt_edu.tree_utils import check_matching_leaves, tree_zeros_like
 from jaxopt_edu.validation import check_beta, check_in_range, check_non_negative
 
-_EPS_PLACEMENTS = ("corrected", "raw")
 
-
-def _check_choice(name: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}.")
-
-
-def _check_adam_hyperparameters(b1, b2, eps, eps_root=0.0) -> None:
+def check_adam_hyperparameters(b1, b2, eps, eps_root=0.0) -> None:
+    """ValueError naming the first of β1, β2 ∉ [0, 1) or ε, ε_root < 0."""
     check_beta("b1", b1)
     check_beta("b2", b2)
     check_non_negative("eps", eps)
@@ -51,6 +34,11 @@ class ScaleByAdamState(NamedTuple):
     nu: Updates  # ν, moving average of g²
 
 
+def init_adam_state(params, mu_dtype=None) -> ScaleByAdamState:
+    """count = 0, m = 0 (in `mu_dtype` if given), ν = 0."""
+    return ScaleByAdamState(count=zero_count(), mu=tree_zeros_like(params, mu_dtype), nu=tree_zeros_like(params))
+
+
 def scale_by_adam(
     b1: float = 0.9,
     b2: float = 0.999,
@@ -59,34 +47,27 @@ def scale_by_adam(
     mu_dtype: Optional[Any] = None,
     *,
     nesterov: bool = False,
-    eps_placement: str = "corrected",
 ) -> GradientTransformation:
     """Adam's scaling (Kingma & Ba 2015, Algorithm 1).
 
         m_t = β1 · m_{t−1} + (1 − β1) · g_t
         ν_t = β2 · ν_{t−1} + (1 − β2) · g_t²
-        m̂_t = m_t / (1 − β1^t),   ν̂_t = ν_t / (1 − β2^t)
-        u_t = m̂_t / (sqrt(ν̂_t + ε_root) + ε)                        ("corrected")
-        u_t = sqrt(1 − β2^t) / (1 − β1^t) · m_t / (sqrt(ν_t + ε_root) + ε)   ("raw")
+        m̂_t = m_t / (1 − β1^t)
+              (nesterov: m̂_t = β1 · m_t / (1 − β1^{t+1}) + (1 − β1) · g_t / (1 − β1^t))
+        ν̂_t = ν_t / (1 − β2^t)
+        u_t = m̂_t / (sqrt(ν̂_t + ε_root) + ε)
 
-    "corrected" is `optax.scale_by_adam` and torch's Adam; "raw" is Keras'
-    Adam, which computes the scalar factor first as here. With `nesterov`,
-    m̂_t = β1 · m_t / (1 − β1^{t+1}) + (1 − β1) · g_t / (1 − β1^t), the
-    simplified NAdam of Dozat (2016) that optax uses (no momentum schedule;
-    `scale_by_nadam` has the torch/Keras form). `mu_dtype` sets m's dtype.
+    Same signature and rule as `optax.scale_by_adam` and torch's Adam. The
+    Nesterov form is the simplified NAdam optax uses (no momentum schedule;
+    `scale_by_nadam` has Dozat's). `mu_dtype` sets m's dtype. Keras adds ε
+    to the un-debiased sqrt(ν): `compat.keras_rules.scale_by_keras_adam`.
     """
-    _check_adam_hyperparameters(b1, b2, eps, eps_root)
-    _check_choice("eps_placement", eps_placement, _EPS_PLACEMENTS)
+    check_adam_hyperparameters(b1, b2, eps, eps_root)
     mu_dtype = canonical_dtype(mu_dtype)
-
-    def init(params):
-        return ScaleByAdamState(
-            count=zero_count(), mu=tree_zeros_like(params, mu_dtype), nu=tree_zeros_like(params)
-        )
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.nu, "updates", "state.nu")
+        check_matching_leaves(updates, state.nu, "updates", "state.nu")
         count = safe_increment(state.count)
         bc1, bc2 = bias_correction_factor(b1, count), bias_correction_factor(b2, count)
         bc1_next = bias_correction_factor(b1, safe_increment(count))
@@ -99,25 +80,29 @@ def scale_by_adam(
                 mu_hat = b1 * (mu32 / bc1_next) + (1 - b1) * (g32 / bc1)
             else:
                 mu_hat = mu32 / bc1
-            if eps_placement == "corrected":
-                u32 = mu_hat / (jnp.sqrt(nu32 / bc2 + eps_root) + eps)
-            elif nesterov:
-                u32 = mu_hat * jnp.sqrt(bc2) / (jnp.sqrt(nu32 + eps_root) + eps)
-            else:
-                u32 = mu32 * (jnp.sqrt(bc2) / bc1) / (jnp.sqrt(nu32 + eps_root) + eps)
+            nu_hat = nu32 / bc2
+            u32 = mu_hat / (jnp.sqrt(nu_hat + eps_root) + eps)
             return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)
 
         new_updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, num_outputs=3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(lambda params: init_adam_state(params, mu_dtype), update)
 
 
 class ScaleByAmsgradState(NamedTuple):
     count: jax.Array  # updates already applied (int32)
     mu: Updates  # m, moving average of g
     nu: Updates  # ν, moving average of g²
-    nu_max: Updates  # running maximum of ν (raw) or of ν̂ (corrected)
+    nu_max: Updates  # ν̃, the running maximum (of ν̂ here; of the raw ν in the torch/Keras rules)
+
+
+def init_amsgrad_state(params, mu_dtype=None) -> ScaleByAmsgradState:
+    """count = 0, m = 0 (in `mu_dtype` if given), ν = 0, ν̃ = 0."""
+    return ScaleByAmsgradState(
+        count=zero_count(), mu=tree_zeros_like(params, mu_dtype), nu=tree_zeros_like(params),
+        nu_max=tree_zeros_like(params),
+    )
 
 
 def scale_by_amsgrad(
@@ -126,44 +111,25 @@ def scale_by_amsgrad(
     eps: float = 1e-8,
     eps_root: float = 0.0,
     mu_dtype: Optional[Any] = None,
-    *,
-    maximum_of: str = "corrected",
-    eps_placement: str = "corrected",
 ) -> GradientTransformation:
-    """AMSGrad's scaling (Reddi, Kale & Kumar 2018): Adam with a non-decreasing ν.
+    """AMSGrad's scaling (Reddi, Kale & Kumar 2018): Adam with a non-decreasing ν̂.
 
         m_t, ν_t as in Adam
-        maximum_of="corrected":  ν̃_t = max(ν̃_{t−1}, ν_t / (1 − β2^t)),  ν̂_t = ν̃_t     (optax)
-        maximum_of="raw":        ν̃_t = max(ν̃_{t−1}, ν_t),  ν̂_t = ν̃_t / (1 − β2^t)   (torch, Keras)
-        u_t = m̂_t / (sqrt(ν̂_t + ε_root) + ε)                               ("corrected": optax, torch)
-        u_t = sqrt(1 − β2^t) / (1 − β1^t) · m_t / (sqrt(ν̃_t + ε_root) + ε)   ("raw": Keras)
+        m̂_t = m_t / (1 − β1^t)
+        ν̃_t = max(ν̃_{t−1}, ν_t / (1 − β2^t))
+        u_t = m̂_t / (sqrt(ν̃_t + ε_root) + ε)
 
-    The raw maximum keeps the largest *un-debiased* ν, which is small in the
-    first steps, so the two maxima differ early on. `eps_placement="raw"`
-    needs `maximum_of="raw"` (Keras); no library combines a debiased maximum
-    with a raw ε.
+    Same rule as `optax.scale_by_amsgrad` (the maximum of the debiased ν̂).
+    torch's and Keras' `Adam(amsgrad=True)` keep the maximum of the raw ν and
+    debias it afterwards, which differs in the first steps:
+    `compat.torch_rules.scale_by_torch_amsgrad`, `compat.keras_rules.scale_by_keras_amsgrad`.
     """
-    _check_adam_hyperparameters(b1, b2, eps, eps_root)
-    _check_choice("maximum_of", maximum_of, _EPS_PLACEMENTS)
-    _check_choice("eps_placement", eps_placement, _EPS_PLACEMENTS)
-    if eps_placement == "raw" and maximum_of != "raw":
-        raise ValueError(
-            "eps_placement='raw' (Keras) needs maximum_of='raw'; got maximum_of="
-            f"{maximum_of!r}. Use both 'raw' for Keras' AMSGrad."
-        )
+    check_adam_hyperparameters(b1, b2, eps, eps_root)
     mu_dtype = canonical_dtype(mu_dtype)
-
-    def init(params):
-        return ScaleByAmsgradState(
-            count=zero_count(),
-            mu=tree_zeros_like(params, mu_dtype),
-            nu=tree_zeros_like(params),
-            nu_max=tree_zeros_like(params),
-        )
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.nu, "updates", "state.nu")
+        check_matching_leaves(updates, state.nu, "updates", "state.nu")
         count = safe_increment(state.count)
         bc1, bc2 = bias_correction_factor(b1, count), bias_correction_factor(b2, count)
 
@@ -171,16 +137,9 @@ def scale_by_amsgrad(
             g32 = as_compute(g)
             mu32 = moving_average(g32, as_compute(mu), b1)
             nu32 = moving_average(g32 * g32, as_compute(nu), b2)
-            if maximum_of == "corrected":
-                nu_max32 = jnp.maximum(as_compute(nu_max), nu32 / bc2)
-                nu_hat = nu_max32
-            else:
-                nu_max32 = jnp.maximum(as_compute(nu_max), nu32)
-                nu_hat = nu_max32 / bc2
-            if eps_placement == "corrected":
-                u32 = (mu32 / bc1) / (jnp.sqrt(nu_hat + eps_root) + eps)
-            else:
-                u32 = mu32 * (jnp.sqrt(bc2) / bc1) / (jnp.sqrt(nu_max32 + eps_root) + eps)
+            mu_hat = mu32 / bc1
+            nu_max32 = jnp.maximum(as_compute(nu_max), nu32 / bc2)
+            u32 = mu_hat / (jnp.sqrt(nu_max32 + eps_root) + eps)
             return (u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype),
                     nu_max32.astype(nu_max.dtype))
 
@@ -189,7 +148,7 @@ def scale_by_amsgrad(
         )
         return new_updates, ScaleByAmsgradState(count=count, mu=mu, nu=nu, nu_max=nu_max)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(lambda params: init_amsgrad_state(params, mu_dtype), update)
 
 
 class ScaleByAdamaxState(NamedTuple):
@@ -198,42 +157,33 @@ class ScaleByAdamaxState(NamedTuple):
     nu: Updates  # u, exponentially weighted infinity norm of g
 
 
-def scale_by_adamax(
-    b1: float = 0.9,
-    b2: float = 0.999,
-    eps: float = 1e-8,
-    *,
-    eps_inside_max: bool = True,
-) -> GradientTransformation:
+def scale_by_adamax(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> GradientTransformation:
     """Adamax's scaling (Kingma & Ba 2015, Algorithm 2): Adam with the infinity norm.
 
         m_t = β1 · m_{t−1} + (1 − β1) · g_t
-        eps_inside_max=True:   u_t = max(β2 · u_{t−1}, |g_t| + ε),  step = m_t / ((1 − β1^t) · u_t)
-        eps_inside_max=False:  u_t = max(β2 · u_{t−1}, |g_t|),      step = m_t / ((1 − β1^t) · (u_t + ε))
+        u_t = max(β2 · u_{t−1}, |g_t| + ε)
+        step_t = m_t / ((1 − β1^t) · u_t)
 
-    The paper has no ε. `eps_inside_max=True` (the default) is
-    `optax.scale_by_adamax` and torch's Adamax; `False` is Keras' Adamax.
+    The paper has no ε; inside the maximum it is `optax.scale_by_adamax` and
+    torch's Adamax. Keras adds it after the maximum:
+    `compat.keras_rules.scale_by_keras_adamax`.
     """
-    _check_adam_hyperparameters(b1, b2, eps)
+    check_adam_hyperparameters(b1, b2, eps)
 
     def init(params):
         return ScaleByAdamaxState(count=zero_count(), mu=tree_zeros_like(params), nu=tree_zeros_like(params))
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.nu, "updates", "state.nu")
+        check_matching_leaves(updates, state.nu, "updates", "state.nu")
         count = safe_increment(state.count)
         bc1 = bias_correction_factor(b1, count)
 
         def leaf(g, mu, nu):
             g32 = as_compute(g)
             mu32 = moving_average(g32, as_compute(mu), b1)
-            if eps_inside_max:
-                nu32 = jnp.maximum(jnp.abs(g32) + eps, b2 * as_compute(nu))
-                u32 = (mu32 / bc1) / nu32
-            else:
-                nu32 = jnp.maximum(b2 * as_compute(nu), jnp.abs(g32))
-                u32 = mu32 / (bc1 * (nu32 + eps))
+            nu32 = jnp.maximum(b2 * as_compute(nu), jnp.abs(g32) + eps)
+            u32 = (mu32 / bc1) / nu32
             return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)
 
         new_updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, num_outputs=3)
@@ -264,10 +214,11 @@ def scale_by_nadam(
         u_t = m̂_t / (sqrt(ν_t / (1 − β2^t)) + ε)
 
     with ψ = `momentum_decay`. torch.optim.NAdam uses ψ = 4e-3 (the
-    default); Keras' Nadam writes 0.96^t, i.e. ψ = 1. `optax.nadam` is a
-    different, simplified rule without the schedule (`scale_by_adam(nesterov=True)`).
+    default); Keras' Nadam writes 0.96^t, i.e. ψ = 1. optax has no such
+    primitive: `optax.nadam` is the simplified rule without the schedule
+    (`scale_by_adam(nesterov=True)`).
     """
-    _check_adam_hyperparameters(b1, b2, eps)
+    check_adam_hyperparameters(b1, b2, eps)
     check_non_negative("momentum_decay", momentum_decay)
     mu_dtype = canonical_dtype(mu_dtype)
 
@@ -284,7 +235,7 @@ def scale_by_nadam(
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.nu, "updates", "state.nu")
+        check_matching_leaves(updates, state.nu, "updates", "state.nu")
         count = safe_increment(state.count)
         step = count.astype(jnp.float32)
         mu_t, mu_next = momentum_at(step), momentum_at(step + 1)
@@ -309,7 +260,7 @@ def scale_by_nadam(
     return GradientTransformation(init, update)
 
 
-def _sma_length(b2: Any, count: jax.Array) -> jax.Array:
+def radam_sma_length(b2: Any, count: jax.Array) -> jax.Array:
     """ρ_t = ρ_∞ − 2t·β2^t / (1 − β2^t), RAdam's length of the approximated moving average.
 
     The direct formula subtracts two numbers close to ρ_∞ = 2/(1 − β2) − 1
@@ -335,69 +286,65 @@ def _sma_length(b2: Any, count: jax.Array) -> jax.Array:
     return jnp.where(x < 1.0, series, direct)
 
 
+def radam_rectification(b2: Any, count: jax.Array, threshold: Any) -> tuple:
+    """(r_t, ρ_t > threshold): RAdam's variance rectification term and whether to use it.
+
+        ρ_∞ = 2/(1 − β2) − 1
+        r_t = sqrt((ρ_t − 4)(ρ_t − 2)ρ_∞ / ((ρ_∞ − 4)(ρ_∞ − 2)ρ_t))
+    """
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+    rho = radam_sma_length(b2, count)
+    ratio = (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
+    r = jnp.sqrt(jnp.maximum(ratio, 0.0))  # ratio < 0 only where ρ_t <= 4: the unused branch
+    return r, rho > threshold
+
+
 def scale_by_radam(
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-8,
     eps_root: float = 0.0,
     threshold: float = 5.0,
-    *,
-    eps_placement: str = "corrected",
 ) -> GradientTransformation:
     """Rectified Adam's scaling (Liu et al. 2020, Algorithm 2).
 
-        m_t, ν_t, m̂_t, ν̂_t as in Adam;   ρ_∞ = 2/(1 − β2) − 1,   ρ_t = ρ_∞ − 2t·β2^t/(1 − β2^t)
-        r_t = sqrt((ρ_t − 4)(ρ_t − 2)ρ_∞ / ((ρ_∞ − 4)(ρ_∞ − 2)ρ_t))
-        u_t = r_t · m̂_t / (sqrt(ν̂_t + ε_root) + ε)        if ρ_t > threshold   ("corrected", optax)
-        u_t = r_t · m̂_t · sqrt(1 − β2^t) / (sqrt(ν_t + ε_root) + ε)             ("raw", torch)
-        u_t = m̂_t                                         otherwise (plain momentum)
+        m_t, ν_t, m̂_t, ν̂_t as in Adam;   r_t, ρ_t from `radam_rectification`
+        u_t = r_t · m̂_t / (sqrt(ν̂_t + ε_root) + ε)    if ρ_t > threshold
+        u_t = m̂_t                                     otherwise (plain momentum)
 
     While ρ_t is small the variance of the adaptive term is intractable, so
-    the step is SGD with debiased momentum. "raw" matches torch's RAdam,
-    which adds ε to the un-debiased sqrt(ν). The test is `ρ_t > threshold`
-    as torch writes it; optax writes `>=` (equal only when ρ_t hits the
+    the step is SGD with debiased momentum. The test is `ρ_t > threshold` as
+    torch writes it; optax writes `>=` (equal only when ρ_t hits the
     threshold exactly, which does not happen for β2 = 0.999).
 
     Differs from `optax.scale_by_radam` in ρ_t only: computed here without
-    float32 cancellation (see `_sma_length`), as torch's float64 value; optax's
-    ρ_t is ~0.03 low in the first rectified steps, which moves r_t by ~0.5%
-    at t = 6, ~0.03% at t = 50.
+    float32 cancellation (see `radam_sma_length`), as torch's float64 value;
+    optax's ρ_t is ~0.03 low in the first rectified steps, which moves r_t by
+    ~0.5% at t = 6, ~0.03% at t = 50. torch adds ε to the un-debiased sqrt(ν):
+    `compat.torch_rules.scale_by_torch_radam`.
     """
-    _check_adam_hyperparameters(b1, b2, eps, eps_root)
-    _check_choice("eps_placement", eps_placement, _EPS_PLACEMENTS)
+    check_adam_hyperparameters(b1, b2, eps, eps_root)
     check_in_range("threshold", threshold, 4.0)  # r_t is real only for ρ_t > 4
-    rho_inf = 2.0 / (1.0 - b2) - 1.0
-
-    def init(params):
-        return ScaleByAdamState(count=zero_count(), mu=tree_zeros_like(params), nu=tree_zeros_like(params))
 
     def update(updates, state, params=None):
         del params
-        check_same_structure(updates, state.nu, "updates", "state.nu")
+        check_matching_leaves(updates, state.nu, "updates", "state.nu")
         count = safe_increment(state.count)
-        bc1 = bias_correction_factor(b1, count)
-        bc2 = bias_correction_factor(b2, count)
-        rho = _sma_length(b2, count)
-        rectified = rho > threshold
-        ratio = (rho - 4.0) * (rho - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho)
-        r = jnp.sqrt(jnp.maximum(ratio, 0.0))  # ratio < 0 only where ρ_t <= 4: the unused branch
+        bc1, bc2 = bias_correction_factor(b1, count), bias_correction_factor(b2, count)
+        r, rectified = radam_rectification(b2, count, threshold)
 
         def leaf(g, mu, nu):
             g32 = as_compute(g)
             mu32 = moving_average(g32, as_compute(mu), b1)
             nu32 = moving_average(g32 * g32, as_compute(nu), b2)
-            mu_hat = mu32 / bc1
-            if eps_placement == "corrected":
-                adaptive = r * mu_hat / (jnp.sqrt(nu32 / bc2 + eps_root) + eps)
-            else:
-                adaptive = r * mu_hat * jnp.sqrt(bc2) / (jnp.sqrt(nu32 + eps_root) + eps)
-            u32 = jnp.where(rectified, adaptive, mu_hat)
+            mu_hat, nu_hat = mu32 / bc1, nu32 / bc2
+            u32 = jnp.where(rectified, r * mu_hat / (jnp.sqrt(nu_hat + eps_root) + eps), mu_hat)
             return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)
 
         new_updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, num_outputs=3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init_adam_state, update)
 
 
 __all__ = [
