@@ -43,9 +43,12 @@ __all__ = [
     "piecewise_constant",
     "cosine_decay",
     "warmup_cosine_decay",
+    "anneal",
     "join",
     "per_epoch",
 ]
+
+ANNEAL_STRATEGIES = ("cos", "linear")
 
 
 # ---- argument checks ----------------------------------------------------------
@@ -56,6 +59,12 @@ def _as_count(count) -> jax.Array:
 
 def _as_value(value) -> jax.Array:
     return jnp.asarray(value, jnp.float32)
+
+
+def check_anneal_strategy(name: str, value: Any) -> None:
+    """Raises ValueError unless `value` is one of ANNEAL_STRATEGIES ("cos", "linear")."""
+    if value not in ANNEAL_STRATEGIES:
+        raise ValueError(f"{name} must be one of 'cos' or 'linear', got {value!r}.")
 
 
 # ---- the schedules ------------------------------------------------------------
@@ -252,6 +261,40 @@ def warmup_cosine_decay(init_value: float, peak_value: float, warmup_steps: int,
         cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * elapsed / cosine_steps))
         decay = end_value + (peak_value - end_value) * cosine
         return _as_value(jnp.where(count < warmup_steps, warmup, decay))
+
+    return schedule
+
+
+def anneal(init_value: float, end_value: float, anneal_steps: int, strategy: str = "cos") -> Schedule:
+    """From I to E over A steps along half a cosine or a straight line, then E:
+
+        τ   = min(t, A) / A
+        α_t = (1 − cos(π · τ)) / 2      ("cos")    or    α_t = τ      ("linear")
+        η_t = E · α_t + I · (1 − α_t)
+
+    A = `anneal_steps` (integer >= 0; A = 0 gives E from t = 0 on); E may lie
+    above or below I. This is torch's SWALR (`torch.optim.swa_utils.SWALR`
+    with swa_lr = E, anneal_epochs = A, anneal_strategy = `strategy`, on an
+    optimizer whose lr is I) after t scheduler steps: `jo.torch.SWALR` is this
+    schedule, and its docstring shows that torch's recursion gives these values.
+    SWA runs hold each value for an epoch (`per_epoch`), after the base
+    schedule (`join`), as `jaxopt_edu.training.swa_learning_rate` does.
+    """
+    check_finite_number("init_value", init_value)
+    check_finite_number("end_value", end_value)
+    check_non_negative_int("anneal_steps", anneal_steps)
+    check_anneal_strategy("strategy", strategy)
+
+    def schedule(count):
+        count = _as_count(count)
+        if anneal_steps == 0:
+            return _as_value(jnp.full(jnp.shape(count), end_value, jnp.float32))
+        fraction = jnp.minimum(count, anneal_steps).astype(jnp.float32) / anneal_steps
+        if strategy == "cos":
+            alpha = (1.0 - jnp.cos(jnp.pi * fraction)) / 2.0
+        else:
+            alpha = fraction
+        return _as_value(end_value * alpha + init_value * (1.0 - alpha))
 
     return schedule
 

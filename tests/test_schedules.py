@@ -101,6 +101,33 @@ def test_per_epoch_holds_the_epoch_value_for_the_whole_epoch():
     np.testing.assert_allclose(_values(plain_python), 1.0 / (1 + COUNTS // 4), rtol=1e-6)
 
 
+# ---- anneal (torch's SWALR) ---------------------------------------------------------
+
+def test_anneal_cos_by_hand():
+    # I = 1, E = 0.2, A = 4: α_t = (1 − cos(π t / 4)) / 2, η_t = 0.2 α_t + 1 · (1 − α_t).
+    alpha_1 = (1.0 - np.cos(np.pi / 4)) / 2.0  # ≈ 0.1464
+    expected = {0: 1.0, 1: 0.2 * alpha_1 + (1.0 - alpha_1), 2: 0.6, 3: 0.2 * (1 - alpha_1) + alpha_1,
+                4: 0.2, 9: 0.2}
+    values = _values(S.anneal(1.0, 0.2, 4), list(expected))
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values, list(expected.values()), rtol=1e-6)
+
+
+def test_anneal_linear_by_hand_rises_too():
+    # I = 0.1, E = 0.5, A = 4: α_t = t / 4, so 0.1, 0.2, 0.3, 0.4, then 0.5 held.
+    values = _values(S.anneal(0.1, 0.5, 4, strategy="linear"), [0, 1, 2, 3, 4, 5, 100])
+    np.testing.assert_allclose(values, [0.1, 0.2, 0.3, 0.4, 0.5, 0.5, 0.5], rtol=1e-6)
+
+
+def test_anneal_over_zero_steps_is_the_end_value_from_the_start():
+    np.testing.assert_array_equal(_values(S.anneal(1.0, 0.3, 0), [0, 1, 7]), np.float32([0.3, 0.3, 0.3]))
+
+
+def test_torch_swalr_is_the_anneal_schedule():
+    np.testing.assert_array_equal(_values(jo.torch.SWALR(0.1, 0.05, 3, "linear")),
+                                  _values(S.anneal(0.1, 0.05, 3, "linear")))
+
+
 # ---- types: int or int32 counts, traced or not, give float32 scalars ---------------
 
 class ScheduleDtypesTest(chex.TestCase):
@@ -201,7 +228,12 @@ def test_warmup_cosine_rises_to_the_peak_then_falls_to_the_end(init, end, warmup
      (lambda: S.join([S.constant(1.0)] * 2, [-1]), "boundaries"),
      (lambda: S.join([], []), "schedules"),
      (lambda: S.per_epoch(S.constant(1.0), 0), "steps_per_epoch"),
-     (lambda: S.constant(float("nan")), "value")],
+     (lambda: S.constant(float("nan")), "value"),
+     (lambda: S.anneal(1.0, 0.1, -1), "anneal_steps"),
+     (lambda: S.anneal(1.0, 0.1, 2.5), "anneal_steps"),
+     (lambda: S.anneal(1.0, 0.1, 5, strategy="cosine"), "strategy"),
+     (lambda: S.anneal(float("inf"), 0.1, 5), "init_value"),
+     (lambda: S.anneal(1.0, float("nan"), 5), "end_value")],
 )
 def test_bad_arguments_raise_value_error_naming_them(make, match):
     with pytest.raises(ValueError, match=match):
@@ -213,7 +245,8 @@ def test_bad_arguments_raise_value_error_naming_them(make, match):
     [(lambda: S.constant("0.1"), "value"),
      (lambda: S.linear(S.constant(1.0), 0.0, 10), "init_value"),
      (lambda: S.join([S.constant(1.0), 0.5], [10]), r"schedules\[1\]"),
-     (lambda: S.per_epoch(0.1, 10), "schedule")],
+     (lambda: S.per_epoch(0.1, 10), "schedule"),
+     (lambda: S.anneal(S.constant(1.0), 0.1, 5), "init_value")],
 )
 def test_wrong_types_raise_type_error_naming_them(make, match):
     with pytest.raises(TypeError, match=match):

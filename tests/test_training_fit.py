@@ -41,7 +41,8 @@ def tiny_splits(n_train=64, n_eval=20, seed=0, channels=1):
 
 
 SPLITS = tiny_splits()
-ARGS = dict(batch_size=16, seed=3, progress=False, plots=False)
+ARGS = dict(batch_size=16, seed=3, progress=False, plots=False, learning_rate=SCHEDULE)  # TX's learning rate
+PLAIN_ARGS = {**ARGS, "learning_rate": 3e-3}  # PLAIN_TX's
 
 
 def without_seconds(history):
@@ -53,7 +54,7 @@ class KilledRun(Exception):
 
 
 def dies_after(epochs_done):
-    """A learning_rate_fn that logs SCHEDULE, then 'kills' the run during the next epoch's
+    """A learning_rate that logs SCHEDULE, then 'kills' the run during the next epoch's
     bookkeeping (after its training, before its checkpoint), as a Ctrl-C would."""
     steps_per_epoch = SPLITS.train.labels.shape[0] // ARGS["batch_size"]
 
@@ -92,7 +93,7 @@ def test_fit_learns_and_logs_the_scheduled_learning_rate(uninterrupted):
 def test_resume_after_a_kill_equals_the_uninterrupted_run(uninterrupted, tmp_path):
     _, reference = uninterrupted
     with pytest.raises(KilledRun):
-        fit(MODEL, TX, SPLITS, epochs=4, out_dir=tmp_path, learning_rate_fn=dies_after(2), **ARGS)
+        fit(MODEL, TX, SPLITS, epochs=4, out_dir=tmp_path, **{**ARGS, "learning_rate": dies_after(2)})
     # Killed in epoch 3's bookkeeping: metrics and checkpoints stop at epoch 2.
     assert len(read_json(tmp_path / "metrics.json")["history"]) == 2
     # A save killed midway leaves only orbax's temporary folder: it is ignored.
@@ -138,7 +139,7 @@ def test_resume_refuses_a_different_run(uninterrupted):
     with pytest.raises(CheckpointMismatchError, match="'batch_size' differs"):
         fit(MODEL, TX, SPLITS, epochs=4, out_dir=out, **{**ARGS, "batch_size": 8})
     with pytest.raises(CheckpointMismatchError, match="'optimizer_state' differs"):
-        fit(MODEL, PLAIN_TX, SPLITS, epochs=4, out_dir=out, **ARGS)
+        fit(MODEL, PLAIN_TX, SPLITS, epochs=4, out_dir=out, **PLAIN_ARGS)
     with pytest.raises(ValueError, match="already holds a run of 4 epochs"):
         fit(MODEL, TX, SPLITS, epochs=3, out_dir=out, **ARGS)
 
@@ -153,26 +154,28 @@ def test_bad_arguments_are_named():
         fit(MODEL, TX, no_validation, epochs=1, early_stopping=EarlyStopping(2), **ARGS)
     with pytest.raises(ValueError, match="early_stopping"):
         fit(MODEL, TX, SPLITS, epochs=1, early_stopping={"patience": 2, "bad": 1}, **ARGS)
+    with pytest.raises(TypeError, match="learning_rate"):
+        fit(MODEL, TX, SPLITS, epochs=1, **{**ARGS, "learning_rate": "0.05"})
 
 
 def test_early_stopping_stops_and_stays_stopped_on_resume(tmp_path):
     # An accuracy cannot rise by more than 1: every epoch after the first is "no improvement".
     rule = {"patience": 2, "min_delta": 1.0, "monitor": "validation_accuracy"}
-    result = fit(MODEL, PLAIN_TX, SPLITS, epochs=10, out_dir=tmp_path, early_stopping=rule, **ARGS)
+    result = fit(MODEL, PLAIN_TX, SPLITS, epochs=10, out_dir=tmp_path, early_stopping=rule, **PLAIN_ARGS)
     assert result.stopped_early and len(result.history) == 3
     metrics = read_json(tmp_path / "metrics.json")
     assert metrics["stopped_early"] is True and metrics["best_epoch"] == 1
-    assert result.history[-1]["learning_rate"] is None  # adam without inject_hyperparams: unknown
-    again = fit(MODEL, PLAIN_TX, SPLITS, epochs=10, out_dir=tmp_path, early_stopping=rule, **ARGS)
+    assert [row["learning_rate"] for row in result.history] == [3e-3] * 3  # a float is logged as it is
+    again = fit(MODEL, PLAIN_TX, SPLITS, epochs=10, out_dir=tmp_path, early_stopping=rule, **PLAIN_ARGS)
     assert again.stopped_early and without_seconds(again.history) == without_seconds(result.history)
 
 
 def test_swa_averages_the_weights_at_epoch_ends():
-    after_2 = fit(MODEL, PLAIN_TX, SPLITS, epochs=2, **ARGS).state
-    result = fit(MODEL, PLAIN_TX, SPLITS, epochs=3, swa=SWA(start_epoch=2), **ARGS)
+    after_2 = fit(MODEL, PLAIN_TX, SPLITS, epochs=2, **PLAIN_ARGS).state
+    result = fit(MODEL, PLAIN_TX, SPLITS, epochs=3, swa=SWA(start_epoch=2), **PLAIN_ARGS)
     after_3 = result.state
     # The averaging wrapper leaves the training itself unchanged.
-    chex.assert_trees_all_equal(after_3.params, fit(MODEL, PLAIN_TX, SPLITS, epochs=3, **ARGS).state.params)
+    chex.assert_trees_all_equal(after_3.params, fit(MODEL, PLAIN_TX, SPLITS, epochs=3, **PLAIN_ARGS).state.params)
     expected = jax.tree.map(lambda a, b: a + (b - a) / 2, after_2.params, after_3.params)
     chex.assert_trees_all_close(averaged_params(after_3.opt_state), expected, rtol=1e-6, atol=1e-7)
     assert [row["swa_averaged"] for row in result.history] == [0, 1, 2]
@@ -183,7 +186,7 @@ def test_swa_averages_the_weights_at_epoch_ends():
 def test_batchnorm_model_trains_and_swa_recomputes_its_statistics(tmp_path):
     model = create_model("resnet", num_classes=3, stage_sizes=(1,), num_filters=4)
     splits = tiny_splits(n_train=32, n_eval=8, channels=3)
-    args = {**ARGS, "eval_batch_size": 8}
+    args = {**ARGS, "eval_batch_size": 8, "learning_rate": None}
     result = fit(model, jo.sgd(0.05, momentum=0.9), splits, epochs=2, out_dir=tmp_path,
                  swa={"start_epoch": 2}, **args)
     state = result.state
@@ -198,6 +201,7 @@ def test_batchnorm_model_trains_and_swa_recomputes_its_statistics(tmp_path):
     changed = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), expected, state.model_state["batch_stats"])
     assert all(jax.tree.leaves(changed))  # not the running averages of training
     assert result.test_accuracy == read_json(tmp_path / "metrics.json")["test_accuracy"]
+    assert [row["learning_rate"] for row in result.history] == [None, None]  # none given: not logged
 
 
 def test_progress_bar_shows_epochs_and_losses(capsys):

@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxopt_edu import schedules
 from jaxopt_edu.base import Schedule
 from jaxopt_edu.validation import (
     check_finite_number,
@@ -52,9 +53,6 @@ __all__ = [
     "OneCycleMomentum",
     "SWALR",
 ]
-
-_ANNEAL_STRATEGIES = ("cos", "linear")
-
 
 # ---- argument checks ----------------------------------------------------------
 
@@ -81,11 +79,6 @@ def _check_gamma(gamma: Any) -> None:
 def _check_base_lr(base_lr: Any) -> None:
     _check_number("base_lr", base_lr)
     check_non_negative("base_lr", base_lr)
-
-
-def _check_anneal_strategy(value: Any) -> None:
-    if value not in _ANNEAL_STRATEGIES:
-        raise ValueError(f"anneal_strategy must be one of 'cos' or 'linear', got {value!r}.")
 
 
 def _as_count(count) -> jax.Array:
@@ -304,7 +297,7 @@ def _one_cycle(values: dict, total_steps: int, pct_start: float, anneal_strategy
 def _check_one_cycle(pct_start, anneal_strategy) -> None:
     _check_number("pct_start", pct_start)
     check_in_range("pct_start", pct_start, 0.0, 1.0)
-    _check_anneal_strategy(anneal_strategy)
+    schedules.check_anneal_strategy("anneal_strategy", anneal_strategy)
 
 
 def OneCycleLR(max_lr: float, total_steps: Optional[int] = None, epochs: Optional[int] = None,
@@ -385,8 +378,10 @@ def SWALR(base_lr: float, swa_lr: float, anneal_epochs: int = 10, anneal_strateg
 
     η₀ = `base_lr`, the optimizer's lr when SWALR is built (the lr before
     SWA), η_swa = `swa_lr`, A = `anneal_epochs` (integer ≥ 0; A = 0 gives η_swa
-    from count 0 on, as torch does). t counts SWALR's own steps: to start it
-    after other schedules, use jo.schedules.join.
+    from count 0 on, as torch does). This is `jo.schedules.anneal(η₀, η_swa,
+    A, anneal_strategy)`, with torch's argument names and checks (both lrs
+    ≥ 0). t counts SWALR's own steps: to start it after other schedules, use
+    jo.schedules.join.
 
     torch states it in terms of the previous lr: it recovers the start lr
     L = (η_{t−1} − α_{t−1} η_swa) / (1 − α_{t−1}) (or η_swa when α_{t−1} = 1)
@@ -398,17 +393,5 @@ def SWALR(base_lr: float, swa_lr: float, anneal_epochs: int = 10, anneal_strateg
     _check_number("swa_lr", swa_lr)
     check_non_negative("swa_lr", swa_lr)
     check_non_negative_int("anneal_epochs", anneal_epochs)
-    _check_anneal_strategy(anneal_strategy)
-
-    def schedule(count):
-        count = _as_count(count)
-        if anneal_epochs == 0:
-            return _as_value(jnp.full(jnp.shape(count), swa_lr, jnp.float32))
-        fraction = jnp.minimum(count, anneal_epochs).astype(jnp.float32) / anneal_epochs
-        if anneal_strategy == "cos":
-            alpha = (1.0 - jnp.cos(jnp.pi * fraction)) / 2.0
-        else:
-            alpha = fraction
-        return _as_value(swa_lr * alpha + base_lr * (1.0 - alpha))
-
-    return schedule
+    schedules.check_anneal_strategy("anneal_strategy", anneal_strategy)
+    return schedules.anneal(base_lr, swa_lr, anneal_epochs, anneal_strategy)

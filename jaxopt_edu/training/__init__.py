@@ -12,10 +12,11 @@ Pieces, one file each:
     epoch.py           make_train_epoch: an epoch as one lax.scan over on-device batches
     evaluate.py        make_evaluate: mean loss and accuracy over every example
     checkpoint.py      Checkpoints (orbax, atomic), CheckpointMismatchError
+    resume.py          the run's signature, checked against a checkpoint's; restoring the latest one
     early_stopping.py  EarlyStopping(patience, min_delta, monitor)
     swa.py             SWA(start_epoch), with_swa, swa_learning_rate
-    metrics.py         write_json_atomic (metrics.json)
-    plots.py           write_training_plots (loss, accuracy, learning rate PNGs)
+    metrics.py         epoch records, metrics.json's content, write_json_atomic
+    final.py           the final model (SWA average + update_bn, or the last weights), evaluated
     loop.py            fit -> FitResult
 """
 
@@ -24,9 +25,9 @@ from jaxopt_edu.training.early_stopping import EarlyStopping
 from jaxopt_edu.training.epoch import make_train_epoch
 from jaxopt_edu.training.evaluate import Evaluation, make_evaluate
 from jaxopt_edu.training.losses import correct_predictions, softmax_cross_entropy
-from jaxopt_edu.training.loop import FitResult, fit, learning_rate_in
+from jaxopt_edu.training.loop import FitResult, fit
 from jaxopt_edu.training.metrics import METRICS_FILE, read_json, write_json_atomic
-from jaxopt_edu.training.plots import write_training_plots
+from jaxopt_edu.plots import write_training_plots
 from jaxopt_edu.training.state import TrainState, create_train_state
 from jaxopt_edu.training.step import jit_train_step, make_train_step
 from jaxopt_edu.training.swa import SWA, swa_learning_rate, with_swa
@@ -45,7 +46,6 @@ __all__ = [
     "create_train_state",
     "fit",
     "jit_train_step",
-    "learning_rate_in",
     "make_evaluate",
     "make_train_epoch",
     "make_train_step",

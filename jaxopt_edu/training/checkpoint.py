@@ -9,8 +9,10 @@
 Orbax writes each checkpoint into `<epoch>.orbax-checkpoint-tmp-<time>/` and
 renames it to `<epoch>/` only once every file is written, so a run killed
 mid-save leaves no half checkpoint under a final name (`latest_epoch` never
-sees it, and the next manager start removes the leftover). Saves here are
-synchronous: `save` returns once the checkpoint is final.
+sees it, and the next manager start removes the leftover; a save that fails
+here removes it at once). Saves here are synchronous: `save` returns once the
+checkpoint is final. A full disk or a folder without permission while saving
+is an OutputPathError naming the checkpoint.
 
 Restoring needs a template: a pytree with the same structure, shapes and
 dtypes (the freshly initialised state of the same run). A checkpoint of a
@@ -18,16 +20,30 @@ different run (another model, optimizer, batch size, ...) raises
 `CheckpointMismatchError` saying what differs.
 """
 
+import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any, Optional, Union
 
 import orbax.checkpoint as ocp
 
+from jaxopt_edu.errors import UserInputError
+from jaxopt_edu.outputs import output_error
+
 CHECKPOINT_DIR = "checkpoints"
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserInputError, ValueError):
     """The checkpoints in an output directory belong to a different run."""
+
+
+def _os_error_in(error: BaseException) -> Optional[OSError]:
+    """The OS error behind a failed save: an OSError, or tensorstore's "[os_error_code='28']" in a ValueError."""
+    if isinstance(error, OSError):
+        return error
+    code = re.search(r"os_error_code='?(\d+)", str(error)) if isinstance(error, ValueError) else None
+    return OSError(int(code.group(1)), os.strerror(int(code.group(1)))) if code else None
 
 
 class Checkpoints:
@@ -54,13 +70,25 @@ class Checkpoints:
         return sorted(self._manager.all_steps())
 
     def save(self, epoch: int, tree: Any, meta: dict) -> None:
-        """Writes the checkpoint of `epoch` (replacing none: epochs only grow)."""
-        self._manager.save(
-            epoch,
-            args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
-            force=True,
-        )
-        self._manager.wait_until_finished()
+        """Writes the checkpoint of `epoch` (replacing none: epochs only grow).
+
+        A save that fails (a full disk, Ctrl-C) removes its temporary folder; a
+        disk fault is an OutputPathError naming the checkpoint.
+        """
+        try:
+            self._manager.save(
+                epoch,
+                args=ocp.args.Composite(state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)),
+                force=True,
+            )
+            self._manager.wait_until_finished()
+        except BaseException as error:
+            for unfinished in self.directory.glob(f"{epoch}.orbax-checkpoint-tmp*"):
+                shutil.rmtree(unfinished, ignore_errors=True)
+            fault = _os_error_in(error)
+            if fault is None:
+                raise
+            raise output_error(self.directory / str(epoch), fault) from error
 
     def restore_meta(self, epoch: int) -> dict:
         """The JSON part alone (to check the run's signature before the arrays)."""

@@ -17,7 +17,8 @@ the first epoch whose final weights enter the average. The PyTorch SWA
 tutorial's `if epoch > swa_start:` (epochs from 0) is `start_epoch = swa_start + 2`.
 
 `swa_learning_rate` builds the matching learning-rate schedule (the base
-schedule, then torch's SWALR stepped once per epoch) for the optimizer.
+schedule, then torch's SWALR anneal, `jaxopt_edu.schedules.anneal`, stepped
+once per epoch) for the optimizer.
 """
 
 import functools
@@ -26,8 +27,7 @@ from typing import Any, NamedTuple, Union
 from jaxopt_edu import schedules
 from jaxopt_edu.averaging import stochastic_weight_averaging
 from jaxopt_edu.base import Schedule
-from jaxopt_edu.compat.torch_lr_scheduler import SWALR
-from jaxopt_edu.validation import check_positive_int
+from jaxopt_edu.validation import check_finite_number, check_non_negative, check_non_negative_int, check_positive_int
 
 
 class SWA(NamedTuple):
@@ -76,20 +76,26 @@ def swa_learning_rate(
 ) -> Schedule:
     """The step-indexed learning rate of an SWA run, torch's recipe:
 
-        η_t = base(t)                           for t < b,   b = (start_epoch − 1) · S
-        η_t = SWALR(base(b))(⌊(t − b) / S⌋)     for t ≥ b
+        b   = (start_epoch − 1) · S
+        η_t = base(t)                                   for t < b
+        η_t = anneal(base(b), η_swa, A)(⌊(t − b) / S⌋)   for t ≥ b
 
-    S = steps_per_epoch; `base` is a float or a step-indexed schedule. SWALR
-    (`jaxopt_edu.torch.SWALR`) starts at base(b), the lr the first averaged
-    epoch trains with, and anneals to `swa_lr` over `anneal_epochs` epochs
-    ("cos" or "linear"), one SWALR step after each averaged epoch, as the
-    torch loop calls `swa_scheduler.step()`. Pass the result as the
-    optimizer's learning rate and `SWA(start_epoch)` to `fit`.
+    S = steps_per_epoch, η_swa = `swa_lr` (≥ 0), A = `anneal_epochs`; `base` is
+    a float or a step-indexed schedule. `jaxopt_edu.schedules.anneal` (torch's
+    SWALR) starts at base(b), the lr the first averaged epoch trains with, and
+    anneals to η_swa over A epochs (`anneal_strategy` "cos" or "linear"), one
+    step after each averaged epoch, as the torch loop calls
+    `swa_scheduler.step()`. Pass the result as the optimizer's learning rate
+    and `SWA(start_epoch)` to `fit`.
     """
+    check_non_negative("learning_rate", base)  # a number; a schedule checks its own values
     check_positive_int("start_epoch", start_epoch)
     check_positive_int("steps_per_epoch", steps_per_epoch)
+    check_finite_number("swa_lr", swa_lr)
+    check_non_negative("swa_lr", swa_lr)
+    check_non_negative_int("anneal_epochs", anneal_epochs)
+    schedules.check_anneal_strategy("anneal_strategy", anneal_strategy)
     base_schedule = base if callable(base) else schedules.constant(base)
     boundary = (start_epoch - 1) * steps_per_epoch
-    start_lr = float(base_schedule(boundary))
-    swalr = SWALR(start_lr, swa_lr, anneal_epochs=anneal_epochs, anneal_strategy=anneal_strategy)
-    return schedules.join([base_schedule, schedules.per_epoch(swalr, steps_per_epoch)], [boundary])
+    annealed = schedules.anneal(float(base_schedule(boundary)), swa_lr, anneal_epochs, anneal_strategy)
+    return schedules.join([base_schedule, schedules.per_epoch(annealed, steps_per_epoch)], [boundary])
