@@ -7,21 +7,38 @@
     jaxopt-edu plot-schedule NAME|CONFIG [--set key=value ...] [--steps N] [--steps-per-epoch S] [--out DIR]
     jaxopt-edu check CONFIG [--set key=value ...]
 
-A bad config, bad data or a bad argument ends the command with one line on
-stderr ("jaxopt-edu train: config error: ...") and exit status 2, no traceback
-(set JAXOPT_EDU_TRACEBACK=1 to see one).
+A bad config, bad data, a bad argument or an output folder that cannot be
+written ends the command with one line on stderr ("jaxopt-edu train: config
+error: ...") and exit status 2, before any training when it can be known
+then; no traceback (set JAXOPT_EDU_TRACEBACK=1 to see one). Errors are the
+project's own types (jaxopt_edu/errors.py); any other exception is a bug and
+shows its traceback. Ctrl-C exits with status 130, and the same command
+continues a train or compare run from its last finished epoch.
 """
 
 import argparse
+import errno
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
 from jaxopt_edu.config.errors import ConfigError
+from jaxopt_edu.errors import UserInputError
+from jaxopt_edu.outputs import check_output_dir, output_error
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+DEFAULT_RUNS_DIR = Path("runs")  # train, compare and sweep write into runs/<config name> without --out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line (the usage itself is in --help)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser, out_default: Optional[str]) -> None:
@@ -47,10 +64,11 @@ def _print_summary(config: dict, result, out: Path) -> None:
 
 
 def train_command(args: argparse.Namespace) -> int:
-    from jaxopt_edu.config import load_config, load_data, train
+    from jaxopt_edu.config import load_config
+    from jaxopt_edu.runs import load_data, train
 
     config = load_config(args.config, args.settings)
-    out = Path(args.out) if args.out else Path("runs") / config["name"]
+    out = Path(args.out) if args.out else DEFAULT_RUNS_DIR / config["name"]
     splits = load_data(config, args.data_dir)
     result = train(config, splits, out_dir=out)
     _print_summary(config, result, out)
@@ -58,11 +76,11 @@ def train_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from jaxopt_edu.config.compare import run_comparison
     from jaxopt_edu.config import load_config
+    from jaxopt_edu.runs import run_comparison
 
     config = load_config(args.config, args.settings)
-    out = Path(args.out) if args.out else Path("runs") / config["name"]
+    out = Path(args.out) if args.out else DEFAULT_RUNS_DIR / config["name"]
     comparison = run_comparison(config, out, data_dir=args.data_dir, only=args.only)
     print(comparison.table)
     print(f"wrote {out / 'comparison.md'}, comparison.json, curves.png and one folder per variant")
@@ -70,12 +88,12 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    """An experiment config with a `sweep:` section (config/sweep.py): all settings in one compiled run."""
+    """An experiment config with a `sweep:` section (runs/sweep.py): all settings in one compiled run."""
     from jaxopt_edu.config import load_config
-    from jaxopt_edu.config.sweep import run_config_sweep
+    from jaxopt_edu.runs import run_config_sweep
 
     config = load_config(args.config, args.settings)
-    out = Path(args.out) if args.out else Path("runs") / config["name"]
+    out = Path(args.out) if args.out else DEFAULT_RUNS_DIR / config["name"]
     result = run_config_sweep(config, out, data_dir=args.data_dir)
     print(result.table())
     print(f"{result.num_settings} settings in one compiled run: {result.seconds:.1f} s "
@@ -85,31 +103,33 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def check_command(args: argparse.Namespace) -> int:
+    """Validates the config, then builds every variant's model and optimizer once (no data), so that a
+    bad hyperparameter value is reported as a run would report it; prints the config with its defaults."""
     from jaxopt_edu.config import load_config
+    from jaxopt_edu.runs import check_by_building
 
     config = load_config(args.config, args.settings)
+    check_by_building(config)
     print(json.dumps(config, indent=2))
     print(f"{args.config}: ok", file=sys.stderr)
     return 0
 
 
+MAX_SCHEDULE_STEPS = 1_000_000  # more points than any figure shows
+
+
 def plot_schedule_command(args: argparse.Namespace) -> int:
     """`plot-schedule`, with schedules named and checked as in a config (per: epoch included)."""
-    from jaxopt_edu.config.factories import build_schedule
-    from jaxopt_edu.lab import plots
+    from jaxopt_edu import plots
     from jaxopt_edu.lab.cli_commands import schedule_spec_from_args
+    from jaxopt_edu.runs import build_schedule
 
-    try:
-        spec = schedule_spec_from_args(args.schedule, args.settings, args.key)
-    except ValueError as error:
-        raise ConfigError("", str(error)) from None
-    if args.steps < 2:
-        raise ConfigError("--steps", f"must be >= 2, got {args.steps}")
+    if not 2 <= args.steps <= MAX_SCHEDULE_STEPS:
+        raise ConfigError("--steps", f"must be in [2, {MAX_SCHEDULE_STEPS}], got {args.steps}")
+    if args.steps_per_epoch < 1:
+        raise ConfigError("--steps-per-epoch", f"must be >= 1, got {args.steps_per_epoch}")
+    spec = schedule_spec_from_args(args.schedule, args.settings, args.key)
     schedule = build_schedule(spec, "schedule", steps_per_epoch=args.steps_per_epoch)
-    if isinstance(schedule, float):
-        from jaxopt_edu import schedules
-
-        schedule = schedules.constant(schedule)
     label = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
     out = Path(args.out)
     path = plots.plot_schedule({f"{spec['name']}({label})": schedule}, args.steps, out / "schedule.png", log_y=args.log)
@@ -123,7 +143,7 @@ def plot_schedule_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from jaxopt_edu.lab import cli_commands as lab
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jaxopt-edu",
         description="Train, compare and look inside JAX optimizers (jaxopt_edu).",
     )
@@ -159,28 +179,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_errors() -> tuple:
-    from jaxopt_edu.data import DataError
-    from jaxopt_edu.training import CheckpointMismatchError
+def _output_dir(args: argparse.Namespace) -> Optional[Path]:
+    """Where the command writes: --out, or the folder its default lies in (None: it writes nothing)."""
+    if not hasattr(args, "out"):
+        return None
+    return Path(args.out) if args.out is not None else DEFAULT_RUNS_DIR
 
-    return (ConfigError, DataError, CheckpointMismatchError, ValueError, TypeError, KeyError, FileNotFoundError)
+
+def _is_output_fault(error: OSError, out: Optional[Path]) -> bool:
+    """An OSError from writing the outputs: about a file under `out`, or a full / read-only disk."""
+    if out is None:
+        return False
+    if error.filename is None:
+        return error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+    try:
+        Path(os.fsdecode(error.filename)).absolute().relative_to(out.absolute())
+    except ValueError:
+        return False
+    return True
+
+
+def _out_of_memory(error: Exception) -> Optional[str]:
+    """What did not fit, for a MemoryError or XLA failing to allocate an array of the sizes asked; else None."""
+    if isinstance(error, MemoryError):
+        return str(error) or "MemoryError"
+    found = re.search(r"Out of memory[^.\n]*", str(error))
+    return found.group(0) if found and type(error).__name__ in ("JaxRuntimeError", "XlaRuntimeError") else None
+
+
+def _user_message(error: Exception, out: Optional[Path]) -> Optional[str]:
+    """The line telling the user what to fix, or None when `error` is a bug."""
+    if isinstance(error, UserInputError):
+        return str(error) or type(error).__name__
+    if isinstance(error, OSError) and _is_output_fault(error, out):
+        return str(output_error(os.fsdecode(error.filename or out), error))
+    if _out_of_memory(error) is not None:
+        return f"{_out_of_memory(error)}: make the run smaller (batch size, model, number of swept settings)"
+    return None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Runs a command; a UserInputError, an unwritable output or too little memory for the sizes asked
+    is one line on stderr and exit status 2.
+
+    Any other exception is a bug and keeps its traceback. Ctrl-C exits with
+    130; the checkpoints of every finished epoch stay, and the same command
+    continues from them.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a usage error (already printed)
+        return int(stop.code or 0)
+    out = _output_dir(args)
+    try:
+        if out is not None:
+            check_output_dir(out)
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
-        print("jaxopt-edu: interrupted", file=sys.stderr)
-        return 130
-    except _user_errors() as error:
-        if os.environ.get("JAXOPT_EDU_TRACEBACK"):
+        resumes = " (run the same command again to continue from the last finished epoch)" \
+            if args.command in ("train", "compare") else ""
+        print(f"jaxopt-edu {args.command}: interrupted{resumes}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        message = None if os.environ.get("JAXOPT_EDU_TRACEBACK") else _user_message(error, out)
+        if message is None:
             raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        if isinstance(error, KeyError):
-            message = str(error.args[0]) if error.args else message
-        print(f"jaxopt-edu {args.command}: {message}", file=sys.stderr)
+        print(f"jaxopt-edu {args.command}: {' '.join(message.split())}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -115,6 +115,35 @@ def test_check_prints_the_config_with_defaults(config_file, capsys):
     assert cli.main(["check", str(config_file)]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["training"]["eval_batch_size"] == 1000 and printed["seed"] == 0
+    # each variant as the sections it changes, checked in full
+    assert printed["variants"]["sgd"] == {}
+    assert printed["variants"]["adam"]["optimizer"] == {"name": "adam", "learning_rate": 1e-3}
+    assert printed["variants"]["adam"]["training"]["batch_size"] == 8
+
+
+@pytest.mark.parametrize("setting, words", [
+    ("optimizer.momentum=-1", "config error: variants.sgd: optimizer.momentum: torch.SGD: momentum must be"),
+    # the schedule's base_lr is the optimizer's lr
+    ("optimizer.lr=-1", "config error: variants.sgd: optimizer.schedule.base_lr: torch.StepLR: base_lr must be in "
+                        "[0, inf], got -1.0."),
+    ("variants.adam.optimizer.learning_rate=-1", "config error: variants.adam: optimizer.learning_rate: adam:"),
+    ("optimizer.schedule.step_size=0", "config error: variants.sgd: optimizer.schedule.step_size: torch.StepLR: "
+                                       "step_size must be an integer >= 1, got 0."),
+    ("model.hidden_sizes=[0]", "config error: model: hidden_sizes"),
+])
+def test_check_reports_a_bad_hyperparameter_in_one_line(config_file, capsys, setting, words):
+    assert cli.main(["check", str(config_file), "--set", setting]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("jaxopt-edu check: " + words), captured.err
+
+
+def test_compare_builds_every_variant_before_training_any(tiny_mnist, config_file, tmp_path, capsys):
+    out = tmp_path / "compare"
+    code = cli.main(["compare", str(config_file), "--set", "variants.adam.optimizer.b1=1.5", "--data-dir",
+                     str(tiny_mnist), "--out", str(out)])
+    assert code == 2 and "variants.adam: optimizer.b1: adam: b1 must be in [0, 1)" in capsys.readouterr().err
+    assert not (out / "sgd").exists() and not (out / "comparison.md").exists()  # the first variant never ran
 
 
 def test_plot_schedule_draws_a_schedule_named_as_in_a_config(tmp_path, capsys):
@@ -144,7 +173,7 @@ def test_sweep_runs_an_experiment_config_sweep(tiny_mnist, tmp_path, capsys):
 
 def test_compare_variants_start_from_the_same_weights_and_batches(tiny_mnist, tmp_path):
     from jaxopt_edu.config import load_config
-    from jaxopt_edu.config.compare import run_comparison
+    from jaxopt_edu.runs import run_comparison
 
     path = tmp_path / "frozen.yaml"
     path.write_text(CONFIG.split("variants:")[0] + "variants:\n  sgd_lr0: {optimizer: {name: sgd, learning_rate: 0.0}}\n"

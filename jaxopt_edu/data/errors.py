@@ -6,6 +6,8 @@ what was expected, and what to do about it (where to put which file, or
 where to download it from).
 """
 
+from jaxopt_edu.errors import UserInputError
 
-class DataError(Exception):
+
+class DataError(UserInputError):
     """Missing, corrupt or truncated data files; the message says how to fix it."""
