@@ -91,7 +91,7 @@ def main():
     import jax
 
     import jaxopt_edu as jo
-    from jaxopt_edu import lab
+    from jaxopt_edu import lab, plots
     from jaxopt_edu.data import load_dataset, num_batches
     from jaxopt_edu.models import create_model
 
@@ -115,7 +115,7 @@ def main():
         histories[f"{name} (lr {rate:g})"] = history
         losses[f"{name} (lr {rate:g})"] = result.step_loss[0]
         last = slice(-100, None)
-        names = lab.plots.leaf_names(history.update_param_ratio)
+        names = plots.leaf_names(history.update_param_ratio)
         ratios = jax.tree.leaves(history.update_param_ratio)
         sizes = jax.tree.leaves(history.step_size_median)
         summary[name] = {

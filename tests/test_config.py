@@ -1,4 +1,5 @@
-"""Config validation: strict keys (with suggestions), types, values, overrides, shipped configs."""
+"""Config validation: strict keys (with suggestions), types, values, overrides, shipped configs;
+values checked by the factories when the run builds its optimizer, once."""
 
 import math
 from pathlib import Path
@@ -8,16 +9,8 @@ import numpy as np
 import pytest
 
 import jaxopt_edu as jo
-from jaxopt_edu.config import (
-    ConfigError,
-    apply_overrides,
-    build_optimizer,
-    build_schedule,
-    build_training_optimizer,
-    load_config,
-    parse_yaml,
-    validate,
-)
+from jaxopt_edu.config import ConfigError, apply_overrides, load_config, parse_yaml, validate, variant_configs
+from jaxopt_edu.runs import build_optimizer, build_schedule, build_training_optimizer, check_by_building
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -33,9 +26,14 @@ def minimal(**changes):
     return config
 
 
-def error_of(raw) -> str:
+def error_of(raw, building: bool = False) -> str:
+    """The one-line error of validating `raw` (with `building`: of building what validation passed)."""
     with pytest.raises(ConfigError) as caught:
-        validate(raw)
+        if building:
+            config = validate(raw)
+            check_by_building(config)
+        else:
+            validate(raw)
     message = str(caught.value)
     assert "\n" not in message
     assert message.startswith("config error: ")
@@ -97,22 +95,64 @@ def test_a_wrong_type_names_the_key_and_the_expected_type(raw, key, expected):
 @pytest.mark.parametrize(
     "raw, key, words",
     [
-        (minimal(optimizer={"name": "adam", "learning_rate": 1e-3, "b1": 1.5}), "optimizer.b1", "[0, 1)"),
-        (minimal(optimizer={"name": "torch.SGD", "lr": -0.1}), "optimizer", "lr"),
-        (minimal(optimizer={"name": "torch.SGD", "lr": 0.1, "nesterov": True}), "optimizer", "momentum > 0"),
         (minimal(training={"batch_size": 0}), "training.batch_size", ">= 1"),
         (minimal(data={"name": "mnist", "validation": 1.5}), "data.validation", "fraction"),
         (minimal(data={"name": "mnist", "validation": "half"}), "data.validation", "test_half"),
         (minimal(swa={"start_epoch": 2, "swa_lr": 0.1, "anneal_strategy": "cosine"}), "swa.anneal_strategy", "cos"),
-        (minimal(optimizer={"name": "sgd", "learning_rate": {"name": "cosine_decay", "init_value": 0.1,
-                                                              "decay_steps": -3}}), "optimizer.learning_rate", "decay_steps"),
         (minimal(optimizer={"name": "adam"}), "optimizer.learning_rate", "missing"),
+        (minimal(optimizer={"name": "cosine_decay", "learning_rate": {"name": "constant"}}), "optimizer.name", "adam"),
+        (minimal(optimizer={"name": "sgd", "learning_rate": {"name": "cosine_decay", "init_value": 0.1}}),
+         "optimizer.learning_rate.decay_steps", "missing"),
         (minimal(training={"epochs": 3}), "training.batch_size", "missing"),
     ],
 )
-def test_a_bad_value_names_the_key(raw, key, words):
+def test_a_bad_value_of_the_schema_names_the_key(raw, key, words):
     message = error_of(raw)
     assert key in message and words in message
+
+
+@pytest.mark.parametrize(
+    "raw, key, words",
+    [
+        (minimal(optimizer={"name": "adam", "learning_rate": 1e-3, "b1": 1.5}), "optimizer.b1", "[0, 1)"),
+        (minimal(optimizer={"name": "adam", "learning_rate": -1}), "optimizer.learning_rate", "learning_rate"),
+        (minimal(optimizer={"name": "torch.SGD", "lr": -0.1}), "optimizer", "lr"),
+        (minimal(optimizer={"name": "torch.SGD", "lr": 0.1, "nesterov": True}), "optimizer", "momentum > 0"),
+        (minimal(optimizer={"name": "sgd", "learning_rate": {"name": "cosine_decay", "init_value": 0.1,
+                                                              "decay_steps": -3}}), "optimizer.learning_rate", "decay_steps"),
+        (minimal(model={"name": "resnet", "stage_sizes": []}), "model", "stage_sizes"),
+        (minimal(variants={"ok": {}, "bad": {"optimizer.b1": 1.5}}), "variants.bad: optimizer.b1", "[0, 1)"),
+    ],
+)
+def test_a_bad_hyperparameter_is_found_by_its_factory_when_built_and_names_the_key(raw, key, words):
+    validate(raw)  # validation checks names, keywords and types; it builds nothing
+    message = error_of(raw, building=True)
+    assert key in message and words in message
+
+
+def test_validation_builds_nothing_and_checks_each_variant_once(monkeypatch):
+    from jaxopt_edu.config import entries, registry
+
+    built, checked = [], []
+    adam = registry.OPTIMIZERS["adam"]
+
+    def counting_adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8):
+        built.append(learning_rate)
+        return adam(learning_rate, b1=b1, b2=b2, eps=eps)
+
+    monkeypatch.setitem(registry.OPTIMIZERS, "adam", counting_adam)
+    monkeypatch.setitem(registry.KINDS, "optimizer", registry.OPTIMIZERS)
+    check_optimizer = entries.check_optimizer
+    monkeypatch.setattr("jaxopt_edu.config.schema.check_optimizer",
+                        lambda spec, *args: checked.append(spec) or check_optimizer(spec, *args))
+    config = validate(minimal(variants={"slow": {"optimizer.learning_rate": 1e-4}, "fast": {"training.epochs": 2}}))
+    assert built == [] and len(checked) == 2  # the config's optimizer, and the one variant that changes it
+    variants = variant_configs(config)
+    assert [v["optimizer"]["learning_rate"] for v in variants.values()] == [1e-4, 1e-3]
+    assert variants["fast"]["training"]["epochs"] == 2 and variants["slow"]["training"]["epochs"] == 1
+    assert len(checked) == 2  # putting the variants together checks nothing again
+    check_by_building(config)
+    assert built == [1e-4, 1e-3]  # each variant's optimizer built once
 
 
 def test_variants_are_validated_and_may_not_change_the_data():
@@ -160,8 +200,6 @@ def test_overrides_are_typed_and_bare_keys_find_their_section(tmp_path):
 def test_every_shipped_config_loads_and_builds_its_optimizers(path):
     config = load_config(path)
     variants = config["variants"] or {"": {}}
-    from jaxopt_edu.config.compare import variant_configs
-
     for variant in variant_configs(config).values():
         optimizer = build_training_optimizer(variant, steps=10)
         params = {"w": jnp.ones(3)}
@@ -232,7 +270,7 @@ def test_swa_continues_the_learning_rate_with_swalr():
 
 
 def test_subset_is_a_seeded_random_sample_of_the_training_set(monkeypatch):
-    from jaxopt_edu.config import builders
+    from jaxopt_edu.runs import build as builders
     from jaxopt_edu.data import Dataset, Splits
 
     labels = np.repeat(np.arange(10), 10).astype(np.int32)  # sorted by class, as CIFAR-10 folders are

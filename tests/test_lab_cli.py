@@ -73,3 +73,16 @@ def test_sweep_command_on_real_mnist(tmp_path):
     assert main(["sweep", str(config), "--data-dir", str(SHARED_DATA), "--out", str(tmp_path / "out")]) == 0
     settings = json.loads((tmp_path / "out" / "sweep.json").read_text())["settings"]
     assert len(settings) == 2 and all(0.5 < s["validation_accuracy"] <= 1.0 for s in settings)
+
+
+def test_an_interrupted_race_leaves_the_previous_files_whole(tmp_path, monkeypatch):
+    (tmp_path / "race.json").write_text("[]\n")
+
+    def interrupted(descriptor):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)  # killed after writing, before the rename
+    with pytest.raises(KeyboardInterrupt):
+        cli_commands.run_race(tmp_path, optimizers=["momentum"], learning_rates=[0.01], max_iters=20)
+    assert (tmp_path / "race.json").read_text() == "[]\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["race.json"]  # no temp file, no half-written PNG

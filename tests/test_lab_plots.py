@@ -5,7 +5,7 @@ import pytest
 from matplotlib.image import imread
 
 import jaxopt_edu as jo
-from jaxopt_edu import lab
+from jaxopt_edu import lab, plots
 from jaxopt_edu.compat import torch_lr_scheduler
 from jaxopt_edu.lab.sweep import SweepResult
 from jaxopt_edu.lab.telemetry import TelemetryStats
@@ -66,9 +66,21 @@ def test_telemetry_plot(tmp_path):
     history = TelemetryStats(steps, steps * 1.0, steps * 0.1, steps * 2.0, per_leaf, per_leaf, per_leaf, per_leaf)
     assert_png(lab.plot_telemetry({"sgd": history, "adam": history}, tmp_path / "ratios.png"))
     assert_png(lab.plot_telemetry({"sgd": history}, tmp_path / "norm.png", field="step_size_max"))
-    assert lab.plots.leaf_names(per_leaf) == ["dense/bias", "dense/kernel"]
+    assert plots.leaf_names(per_leaf) == ["dense/bias", "dense/kernel"]
 
 
 def test_only_png(tmp_path):
     with pytest.raises(ValueError, match="PNG"):
         lab.plot_loss_curves({"a": [1.0, 0.5]}, tmp_path / "loss.svg")
+
+
+def test_an_interrupted_plot_writes_nothing(tmp_path, monkeypatch):
+    import os
+
+    def interrupted(descriptor):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        lab.plot_loss_curves({"a": [1.0, 0.5]}, tmp_path / "loss.png")
+    assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,7 @@
       checkpoint_every: 10          # null: only after the last epoch
       early_stopping: null          # or {patience: 5, min_delta: 0.0, monitor: validation_loss}
       progress: true
-    optimizer: {name: adam, learning_rate: 1.0e-3}   # see factories.py
+    optimizer: {name: adam, learning_rate: 1.0e-3}   # see entries.py
     swa: null                       # or {start_epoch: 6, swa_lr: 0.05, anneal_epochs: 10, anneal_strategy: cos}
     variants:                       # for `jaxopt-edu compare`: label -> overrides (dotted keys)
       sgd: {optimizer: {name: sgd, learning_rate: 0.1}}
@@ -27,22 +27,34 @@
 
 `validate(raw)` returns the config with every default filled in, or raises
 `ConfigError` naming the first bad key: unknown keys (with the closest valid
-one), wrong types, bad values (the optimizer and its schedules are built once
-to let their factories check every value).
+one), wrong types, values out of this schema's ranges, unknown optimizer,
+schedule and model names and keywords (config/entries.py). It builds nothing.
+
+Each variant is checked once, here: `config["variants"]` maps a label to the
+sections the variant changes, each checked in full (defaults filled), and
+`variant_configs` puts a variant together from them without checking again.
+
+The hyperparameter values of the optimizer, its schedules and the model
+(a negative learning rate, b1 = 1.5, an empty ResNet) are checked by their
+own factories, which run once, when the run builds them
+(jaxopt_edu/runs/): an error there is a ConfigError naming the key too.
+`jaxopt-edu check` builds every variant's model and optimizer to report them
+without loading any data.
 """
 
 import copy
 import dataclasses
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
+from jaxopt_edu.config.entries import check_optimizer, check_type
 from jaxopt_edu.config.errors import ConfigError, join_key, unknown_key_error, unknown_name_error
-from jaxopt_edu.config.factories import build_optimizer
+from jaxopt_edu.config.sweep import check_sweep
+from jaxopt_edu.schedules import ANNEAL_STRATEGIES
 
 REQUIRED = object()
 DATASETS = ("mnist", "cifar10")
 VALIDATION_CHOICES = ("default", "test_half", "none")
 MONITORS = ("validation_loss", "validation_accuracy", "train_loss")
-ANNEAL_STRATEGIES = ("cos", "linear")
 # Sections a compare variant may change: the variants share data, model and seed.
 VARIANT_SECTIONS = ("optimizer", "training", "swa")
 
@@ -63,17 +75,8 @@ def _check(key: str, field: Field, value: Any) -> Any:
             return None
         raise ConfigError(key, "must not be null")
     kind = field.kind
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"expected true or false, got {value!r}")
-        return value
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"expected an integer, got {value!r}")
-    elif kind == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"expected a number, got {value!r}")
-        value = float(value)
+    if kind in ("bool", "int", "number"):
+        value = check_type(key, kind, value)
     elif kind == "str":
         if not isinstance(value, str):
             raise ConfigError(key, f"expected a string, got {value!r}")
@@ -156,6 +159,7 @@ TOP = {
 
 
 def check_model(raw: Any, key: str = "model") -> dict:
+    """A model entry (or a bare name): a known name and that model's fields (values: when built)."""
     from jaxopt_edu.models.registry import MODELS
 
     if isinstance(raw, str):
@@ -169,14 +173,7 @@ def check_model(raw: Any, key: str = "model") -> dict:
     for field in raw:
         if field != "name" and field not in fields:
             raise unknown_key_error(join_key(key, str(field)), str(field), sorted(fields | {"name"}))
-    model = dict(raw)
-    try:
-        from jaxopt_edu.models import create_model
-
-        create_model(name, **{k: v for k, v in model.items() if k != "name"})
-    except (ValueError, TypeError) as error:
-        raise ConfigError(key, str(error)) from None
-    return model
+    return copy.deepcopy(dict(raw))
 
 
 def set_dotted(config: dict, dotted: str, value: Any) -> None:
@@ -192,7 +189,7 @@ def set_dotted(config: dict, dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def apply_variant(config: Mapping, label: str, overrides: Mapping) -> dict:
+def apply_variant(config: Mapping, overrides: Mapping) -> dict:
     """A copy of `config` (without its variants and sweep) with a variant's dotted overrides applied."""
     variant = copy.deepcopy({k: v for k, v in config.items() if k not in ("variants", "sweep")})
     for dotted, value in overrides.items():
@@ -200,70 +197,71 @@ def apply_variant(config: Mapping, label: str, overrides: Mapping) -> dict:
     return variant
 
 
-def _check_variants(raw: Any, config: dict) -> Optional[dict]:
-    if raw is None:
+def _entry(name: str, raw: Mapping) -> Any:
+    """The top-level entry `name` of `raw`, checked (its default when absent)."""
+    field = TOP[name]
+    if name not in raw:
+        if field.default is REQUIRED:
+            raise ConfigError(name, "missing (required in the config)")
+        return copy.deepcopy(field.default)
+    if field.kind == "model":
+        return check_model(raw[name])
+    if field.kind == "optimizer":
+        return check_optimizer(raw[name])
+    return _check(name, field, raw[name])
+
+
+def _check_variants(raw: Mapping) -> Optional[dict]:
+    """label -> {section: checked section} for each section the variant changes."""
+    variants = raw.get("variants")
+    if variants is None:
         return None
-    if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError("variants", f"expected a mapping: label -> overrides, got {raw!r}")
+    if not isinstance(variants, Mapping) or not variants:
+        raise ConfigError("variants", f"expected a mapping: label -> overrides, got {variants!r}")
     checked = {}
-    for label, overrides in raw.items():
+    for label, overrides in variants.items():
         key = f"variants.{label}"
         if overrides is None:
             overrides = {}
         if not isinstance(overrides, Mapping):
             raise ConfigError(key, f"expected a mapping of overrides (e.g. {{optimizer: {{name: sgd, learning_rate: 0.1}}}}), got {overrides!r}")
+        changed = []
         for dotted in overrides:
             section = str(dotted).split(".", 1)[0]
             if section not in VARIANT_SECTIONS:
                 raise ConfigError(f"{key}.{dotted}", f"a variant may change only {', '.join(VARIANT_SECTIONS)}: "
                                   "the variants of a comparison share data, model and seed")
+            changed.append(section)
+        merged = apply_variant(raw, overrides)
         try:
-            validate(apply_variant(config, str(label), overrides))
+            checked[str(label)] = {section: _entry(section, merged) for section in VARIANT_SECTIONS if section in changed}
         except ConfigError as error:
             raise ConfigError(key, str(error).removeprefix("config error: ")) from None
-        checked[str(label)] = dict(overrides)
     return checked
 
 
 def validate(raw: Any) -> dict:
-    """The config with defaults filled in, or ConfigError naming the first bad key."""
+    """The config with defaults filled in, or ConfigError naming the first bad key (nothing is built)."""
     if not isinstance(raw, Mapping):
         raise ConfigError("", f"a config is a mapping of {', '.join(TOP)}, got {raw!r}")
-    special = ("model", "optimizer", "variants", "sweep")
-    plain = {name: field for name, field in TOP.items() if field.kind not in special}
     for name in raw:
         if name not in TOP:
             raise unknown_key_error(str(name), str(name), TOP)
-    config = check_section("", plain, {k: v for k, v in raw.items() if k not in special})
-    for name in ("model", "optimizer"):
-        if name not in raw:
-            raise ConfigError(name, "missing (required in the config)")
-    config["model"] = check_model(raw["model"])
-    optimizer = raw["optimizer"]
-    if isinstance(optimizer, str):
-        optimizer = {"name": optimizer}
-    build_optimizer(optimizer, "optimizer", steps_per_epoch=1, adjust_learning_rate=_swa_check(config))
-    config["optimizer"] = copy.deepcopy(dict(optimizer)) if isinstance(optimizer, Mapping) else optimizer
-    from jaxopt_edu.config.sweep import check_sweep
-
+    config = {name: _entry(name, raw) for name in TOP if name not in ("variants", "sweep")}
+    config["variants"] = _check_variants(raw)
     config["sweep"] = check_sweep(raw.get("sweep"), config["optimizer"])
-    config["variants"] = _check_variants(raw.get("variants"), config)
     return config
 
 
-def _swa_check(config: dict):
-    """With SWA, check that its learning rate can be built over the optimizer's."""
-    swa = config.get("swa")
-    if swa is None:
-        return None
-
-    def adjust(learning_rate):
-        from jaxopt_edu.training.swa import swa_learning_rate
-
-        try:
-            return swa_learning_rate(learning_rate, swa["swa_lr"], swa["start_epoch"], 1,
-                                     swa["anneal_epochs"], swa["anneal_strategy"])
-        except (ValueError, TypeError) as error:
-            raise ConfigError("swa", str(error)) from None
-
-    return adjust
+def variant_configs(config: dict, only: Optional[Sequence[str]] = None) -> dict:
+    """label -> the config of each variant of a validated config (the config itself when it has
+    none), put together from the sections `validate` checked: nothing is checked again."""
+    variants = config.get("variants") or {config["name"]: {}}
+    if only:
+        unknown = [label for label in only if label not in variants]
+        if unknown:
+            raise ConfigError("--only", f"no variant {unknown[0]!r} (variants: {', '.join(variants)})")
+        variants = {label: variants[label] for label in only}
+    base = {**config, "variants": None, "sweep": None}
+    return {label: copy.deepcopy({**base, **sections, "name": f"{config['name']}/{label}"})
+            for label, sections in variants.items()}

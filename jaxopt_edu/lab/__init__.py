@@ -13,7 +13,11 @@
 
 functions.py  test losses with known minima     race.py       convergence races
 telemetry.py  per-step statistics in the state  sweep.py      vmapped hyperparameter sweeps
-plots.py      PNG figures                       cli_commands.py  the `jaxopt-edu race/sweep/plot-schedule` commands
+cli_commands.py  the `jaxopt-edu race` and `plot-schedule` arguments
+
+The figures (`plot_race`, `plot_sweep`, ...) are drawn by jaxopt_edu/plots/
+(every plot of the project lives there) and re-exported here. Optimizers are
+named as in a config (jaxopt_edu/config/registry.py).
 """
 
 from jaxopt_edu.lab.functions import (
@@ -27,7 +31,7 @@ from jaxopt_edu.lab.functions import (
     rosenbrock,
     saddle,
 )
-from jaxopt_edu.lab.plots import (
+from jaxopt_edu.plots import (
     plot_loss_curves,
     plot_race,
     plot_schedule,

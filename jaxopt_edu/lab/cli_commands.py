@@ -5,28 +5,30 @@
     parser.set_defaults(handler=race_command)      # race_command(args) -> exit code
 
 and `add_plot_schedule_arguments` / `schedule_spec_from_args` for
-`plot-schedule`, which `jaxopt_edu/cli.py` draws with the config's schedule
-builder (`jaxopt_edu.config.build_schedule`). `jaxopt-edu sweep` runs
-experiment configs with a `sweep:` section (jaxopt_edu/config/sweep.py).
-Each command prints what it did and writes its files under `--out`.
+`plot-schedule`, which `jaxopt_edu/cli.py` draws with the runs' schedule
+builder (`jaxopt_edu.runs.build_schedule`). `jaxopt-edu sweep` runs
+experiment configs with a `sweep:` section (jaxopt_edu/runs/sweep.py).
+Each command prints what it did and writes its files under `--out`, each
+file whole or not at all.
 
-Schedules are named as in a config (see jaxopt_edu/config): a mapping with
-a `name` and its keyword arguments, e.g. `{name: cosine_decay, init_value:
-0.1, decay_steps: 1000}` or `{name: torch.StepLR, base_lr: 0.1, step_size:
-30}`; a plain number is a constant.
+Schedules are named as in a config (jaxopt_edu/config/registry.py): a mapping
+with a `name` and its keyword arguments, e.g. `{name: cosine_decay,
+init_value: 0.1, decay_steps: 1000}` or `{name: torch.StepLR, base_lr: 0.1,
+step_size: 30}`; a plain number is a constant.
 """
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import numpy as np
-import yaml
 
-from jaxopt_edu.lab import plots
+from jaxopt_edu.config.errors import ConfigError
+from jaxopt_edu.config.loader import parse_yaml, read_config_file
 from jaxopt_edu.lab.functions import FUNCTIONS, get_function
 from jaxopt_edu.lab.race import DEFAULT_LEARNING_RATES, DEFAULT_MAX_ITERS, DEFAULT_OPTIMIZERS, race
+from jaxopt_edu.plots import plot_race
+from jaxopt_edu.training.metrics import write_json_atomic
 
 
 # ---- race ----------------------------------------------------------------------
@@ -36,8 +38,8 @@ def add_race_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--function", default="quartic", choices=sorted(FUNCTIONS),
                         help="the loss to minimise (default: quartic, 2x⁴ + 3x³ + 2)")
     parser.add_argument("--optimizers", nargs="+", default=list(DEFAULT_OPTIMIZERS), metavar="NAME",
-                        help="gradient_descent, momentum, adam, or any jaxopt_edu optimizer name "
-                             "(default: gradient_descent momentum adam)")
+                        help="gradient_descent, momentum, adam, or any optimizer a config names "
+                             "(sgd, rmsprop, torch.SGD, keras.Adam, ...; default: gradient_descent momentum adam)")
     parser.add_argument("--learning-rates", nargs="+", type=float, default=list(DEFAULT_LEARNING_RATES),
                         metavar="LR", help="default: 1e-3 1e-2 1e-1")
     parser.add_argument("--start", nargs="+", type=float, default=None, metavar="X",
@@ -50,9 +52,8 @@ def run_race(out: Path, function: str = "quartic", optimizers=None, learning_rat
     """Runs a race and writes OUT/race.json and OUT/race_paths.png; returns the RaceResult."""
     result = race(function, optimizers, learning_rates, start, max_iters)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "race.json").write_text(json.dumps(result.to_records(), indent=2, allow_nan=False) + "\n")
-    plots.plot_race(result, out / "race_paths.png")
+    write_json_atomic(out / "race.json", result.to_records())
+    plot_race(result, out / "race_paths.png")
     return result
 
 
@@ -68,15 +69,11 @@ def race_command(args: argparse.Namespace) -> int:
 
 # ---- schedules -----------------------------------------------------------------
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
 def _lookup(config: Any, dotted: str) -> Any:
     node = config
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
-            raise KeyError(f"the config has no entry {dotted!r} (missing {part!r}).")
+            raise KeyError(dotted)
         node = node[part]
     return node
 
@@ -94,10 +91,11 @@ def add_plot_schedule_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def schedule_spec_from_args(schedule: str, settings=(), key: Optional[str] = None) -> dict:
-    """The schedule spec named on the command line: a name plus KEY=VALUE settings, or a config entry."""
+    """The schedule entry named on the command line: a name plus KEY=VALUE settings (values read as
+    YAML), or an entry of a YAML config file. A ConfigError says what is wrong with either."""
     path = Path(schedule)
     if path.suffix in (".yaml", ".yml") or path.is_file():
-        config = yaml.safe_load(path.read_text())
+        config = read_config_file(path)
         keys = [key] if key else ["schedule", "optimizer.learning_rate", "learning_rate"]
         for candidate in keys:
             try:
@@ -106,13 +104,17 @@ def schedule_spec_from_args(schedule: str, settings=(), key: Optional[str] = Non
             except KeyError:
                 continue
         else:
-            raise ValueError(f"{path} has no schedule at {' or '.join(keys)}; name its place with --key.")
-        spec = {"name": "constant", "value": spec} if isinstance(spec, (int, float)) else dict(spec)
+            raise ConfigError("--key", f"{path} has no schedule at {' or '.join(keys)}; name its place with --key")
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            spec = {"name": "constant", "value": spec}
+        if not isinstance(spec, Mapping):
+            raise ConfigError(candidate, f"in {path}: expected a schedule {{name: ..., ...}} or a number, got {spec!r}")
+        spec = dict(spec)
     else:
         spec = {"name": schedule}
     for setting in settings:
         if "=" not in setting:
-            raise ValueError(f"--set takes KEY=VALUE, got {setting!r}.")
-        name, value = setting.split("=", 1)
-        spec[name.strip()] = _parse_value(value)
+            raise ConfigError("--set", f"takes KEY=VALUE, got {setting!r}")
+        name, value = (part.strip() for part in setting.split("=", 1))
+        spec[name] = parse_yaml(value, f"--set {name}") if value else None
     return spec

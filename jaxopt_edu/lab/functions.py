@@ -17,6 +17,7 @@ from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,14 +42,17 @@ class LossFunction:
         return () if self.dimension == 1 else (self.dimension,)
 
     def point(self, values=None, dtype=jnp.float32) -> jax.Array:
-        """`values` (default: the start point) as an array of this function's point shape."""
+        """`values` (default: the start point) as an array of this function's point shape, finite in `dtype`."""
         values = self.start if values is None else values
-        array = jnp.asarray(values, dtype)
+        with np.errstate(over="ignore"):  # 1e308 in float32 is inf, refused below
+            array = jnp.asarray(values, dtype)
         if array.size != self.dimension:
             raise ValueError(
                 f"{self.name} takes a {self.dimension}-D point, got {len(array.reshape(-1))} value(s): "
                 f"{values!r}."
             )
+        if not bool(jnp.all(jnp.isfinite(array))):
+            raise ValueError(f"a start point must be finite in {jnp.dtype(dtype).name}, got {values!r}.")
         return array.reshape(self.shape)
 
     def __call__(self, x: jax.Array) -> jax.Array:

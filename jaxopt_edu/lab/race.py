@@ -33,12 +33,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import jaxopt_edu as jo
 from jaxopt_edu.base import GradientTransformation, apply_updates
-from jaxopt_edu.combine import chain
-from jaxopt_edu.lab.functions import LossFunction, get_function
+from jaxopt_edu.config import registry
+from jaxopt_edu.config.errors import unknown_name_text
+from jaxopt_edu.errors import InvalidArgumentError, invalid_arguments
+from jaxopt_edu.lab.functions import LossFunction, get_function, log_loss_grid
 from jaxopt_edu.tree_utils import tree_all_finite
-from jaxopt_edu.transforms.momentum import trace
-from jaxopt_edu.transforms.scaling import scale_by_learning_rate
 from jaxopt_edu.validation import check_positive_int
 
 OptimizerFactory = Callable[[jax.Array], GradientTransformation]  # learning_rate -> transformation
@@ -49,7 +50,7 @@ OUTCOMES = {CONVERGED: "converged", EXPLODED: "exploded", MAX_ITERS: "max_iters"
 
 def gradient_descent(learning_rate) -> GradientTransformation:
     """x ← x − η g: plain gradient descent, i.e. `jo.sgd(η)`."""
-    return scale_by_learning_rate(learning_rate)
+    return jo.scale_by_learning_rate(learning_rate)
 
 
 def momentum(learning_rate, decay: float = 0.7) -> GradientTransformation:
@@ -59,36 +60,50 @@ def momentum(learning_rate, decay: float = 0.7) -> GradientTransformation:
     holds the step Δ itself (negated), exactly as the guide writes it. For a
     constant η this is `jo.sgd(η, momentum=μ)` up to float rounding.
     """
-    return chain(scale_by_learning_rate(learning_rate), trace(decay))
+    return jo.chain(jo.scale_by_learning_rate(learning_rate), jo.trace(decay))
 
 
 def adam(learning_rate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7) -> GradientTransformation:
     """Adam with the guide's ε = 1e-7: x ← x − η m̂ / (sqrt(ν̂) + ε)."""
-    from jaxopt_edu.optimizers import adam as named_adam
-
-    return named_adam(learning_rate, b1=b1, b2=b2, eps=eps)
+    return jo.adam(learning_rate, b1=b1, b2=b2, eps=eps)
 
 
+# The guide's three optimizers: the race's own entries, found before the registry's names.
 DEFAULT_OPTIMIZERS: dict = {"gradient_descent": gradient_descent, "momentum": momentum, "adam": adam}
 DEFAULT_LEARNING_RATES = (1e-3, 1e-2, 1e-1)
-NAMED_OPTIMIZERS = ("sgd", "adagrad", "adadelta", "rmsprop", "adamw", "amsgrad", "nadam", "radam", "adamax", "lion")
 DEFAULT_MAX_ITERS = 2000
+MAX_ITERS_LIMIT = 1_000_000  # each run keeps its whole path, [max_iters + 1, *x.shape] floats
+
+
+def _check_max_iters(max_iters: int) -> None:
+    check_positive_int("max_iters", max_iters)
+    if max_iters > MAX_ITERS_LIMIT:
+        raise ValueError(f"max_iters must be <= {MAX_ITERS_LIMIT} (each run keeps its whole path), got {max_iters}.")
+
+
+@functools.lru_cache(maxsize=None)
+def _registered(name: str) -> OptimizerFactory:
+    """learning_rate -> the registry's optimizer `name` with that learning rate (one function per
+    name, so that a race of the same names reuses its compiled program)."""
+    factory = registry.OPTIMIZERS[name]
+    keyword = registry.learning_rate_keyword(factory)
+    return lambda learning_rate: factory(**{keyword: learning_rate})
 
 
 def get_optimizer(name: str) -> OptimizerFactory:
-    """A race optimizer by name: the guide's three, or a named optimizer of jaxopt_edu
-    (`sgd`, `rmsprop`, `adagrad`, `nadam`, ...) with its default hyperparameters."""
-    from jaxopt_edu import optimizers as named
-
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
-    if key == "gd":
-        key = "gradient_descent"
-    if key in DEFAULT_OPTIMIZERS:
-        return DEFAULT_OPTIMIZERS[key]
-    if key in NAMED_OPTIMIZERS and callable(getattr(named, key, None)):
-        factory = getattr(named, key)
-        return lambda learning_rate: factory(learning_rate)
-    raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(list(DEFAULT_OPTIMIZERS) + list(NAMED_OPTIMIZERS))}.")
+    """A race optimizer by name: the guide's three (`DEFAULT_OPTIMIZERS`; also "gd"), else any
+    optimizer of the registry (`sgd`, `rmsprop`, `torch.SGD`, `keras.Adam`, ...) with its
+    default hyperparameters and the race's learning rate."""
+    key = name.strip()
+    guide = key.lower().replace("-", "_").replace(" ", "_")
+    guide = "gradient_descent" if guide == "gd" else guide
+    if guide in DEFAULT_OPTIMIZERS:
+        return DEFAULT_OPTIMIZERS[guide]
+    for candidate in (key, guide):
+        if candidate in registry.OPTIMIZERS and registry.learning_rate_keyword(registry.OPTIMIZERS[candidate]):
+            return _registered(candidate)
+    raise InvalidArgumentError(unknown_name_text(name, list(DEFAULT_OPTIMIZERS) + list(registry.OPTIMIZERS),
+                                                 "optimizer"))
 
 
 class RunState(NamedTuple):
@@ -162,6 +177,10 @@ class RaceResult:
     def to_records(self) -> list:
         return [run.to_record() for run in self.runs]
 
+    def landscape(self, num: int = 200) -> tuple:
+        """The ground the race is drawn on: (axes, log(L − L* + 1e-3) on a grid), see `log_loss_grid`."""
+        return log_loss_grid(self.function, num)
+
     def run(self, optimizer: str, learning_rate: float) -> RaceRun:
         for run in self.runs:
             if run.optimizer == optimizer and np.isclose(run.learning_rate, learning_rate, rtol=1e-7, atol=0):
@@ -212,10 +231,14 @@ def _as_factories(optimizers) -> dict:
     return items
 
 
-def _check_learning_rates(learning_rates) -> np.ndarray:
+def _check_learning_rates(learning_rates, dtype) -> np.ndarray:
+    """The rates as float64 (for the labels); each must stay finite and positive in the race's `dtype`."""
     rates = np.asarray(learning_rates, dtype=np.float64).reshape(-1)
-    if rates.size == 0 or not np.all(np.isfinite(rates)) or np.any(rates <= 0):
-        raise ValueError(f"learning_rates must be finite positive numbers, got {learning_rates!r}.")
+    with np.errstate(over="ignore", under="ignore"):
+        used = np.asarray(rates, jnp.dtype(dtype))
+    if rates.size == 0 or not np.all(np.isfinite(used)) or np.any(used <= 0):
+        raise ValueError(f"learning_rates must be finite positive numbers in {jnp.dtype(dtype).name}, "
+                         f"got {learning_rates!r}.")
     return rates
 
 
@@ -246,14 +269,15 @@ def race(
 
     `function` is a `LossFunction` or its name; `optimizers` a dict name ->
     `factory(learning_rate) -> GradientTransformation`, or a list of names
-    (`get_optimizer`); defaults: the guide's race (`DEFAULT_OPTIMIZERS`,
+    (`get_optimizer`: the guide's three or the registry's); defaults: the guide's race (`DEFAULT_OPTIMIZERS`,
     learning rates 1e-3, 1e-2, 1e-1, the function's start point, 2000 iterations).
     """
-    function = get_function(function)
-    factories = _as_factories(optimizers)
-    check_positive_int("max_iters", max_iters)
-    rates = _check_learning_rates(learning_rates)  # as given (float64), for the labels
-    x0 = function.point(start, dtype)
+    with invalid_arguments():  # a bad argument is an InvalidArgumentError (a ValueError) naming it
+        function = get_function(function)
+        factories = _as_factories(optimizers)
+        _check_max_iters(max_iters)
+        rates = _check_learning_rates(learning_rates, dtype)  # as given (float64), for the labels
+        x0 = function.point(start, dtype)
 
     try:
         run_all = _race_program(function.loss, tuple(factories.items()), max_iters)
@@ -286,11 +310,12 @@ def run_one(
     name: Optional[str] = None,
 ) -> RaceRun:
     """A single run of the convergence test, jitted on its own (no vmap)."""
-    function = get_function(function)
-    factory = get_optimizer(optimizer) if isinstance(optimizer, str) else optimizer
-    check_positive_int("max_iters", max_iters)
-    rate = _check_learning_rates([learning_rate])[0]
-    x0 = function.point(start, dtype)
+    with invalid_arguments():
+        function = get_function(function)
+        factory = get_optimizer(optimizer) if isinstance(optimizer, str) else optimizer
+        _check_max_iters(max_iters)
+        rate = _check_learning_rates([learning_rate], dtype)[0]
+        x0 = function.point(start, dtype)
     run = jax.jit(lambda r, x: _run(function.loss, factory, r, x, max_iters))
     state = jax.device_get(run(jnp.asarray(rate, dtype), x0))
     iterations = int(state.iteration)

@@ -27,6 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxopt_edu.base import GradientTransformation
+from jaxopt_edu.config import registry
+from jaxopt_edu.config.errors import unknown_name_text
+from jaxopt_edu.errors import InvalidArgumentError
 from jaxopt_edu.data.dataset import Dataset, Splits
 from jaxopt_edu.data.splits import epoch_batches, sequential_batches
 from jaxopt_edu.inject import inject_hyperparams
@@ -39,14 +42,14 @@ EVAL_BATCH_SIZE = 1000
 
 
 def _resolve_factory(optimizer_factory) -> Callable[..., GradientTransformation]:
+    """A factory, or the registry's optimizer of that name ("adam", "torch.SGD", ...)."""
     if isinstance(optimizer_factory, str):
-        from jaxopt_edu import optimizers
-
-        factory = getattr(optimizers, optimizer_factory.strip().lower(), None)
-        if factory is None or optimizer_factory.startswith("_") or not callable(factory):
-            raise ValueError(f"unknown optimizer {optimizer_factory!r}; name one of jaxopt_edu's optimizers "
-                             "(sgd, adam, adamw, rmsprop, ...) or pass a factory.")
-        return factory
+        name = optimizer_factory.strip()
+        for candidate in (name, name.lower()):
+            if candidate in registry.OPTIMIZERS:
+                return registry.OPTIMIZERS[candidate]
+        raise InvalidArgumentError(unknown_name_text(optimizer_factory, registry.OPTIMIZERS, "optimizer")
+                                   + "; or pass a factory")
     if not callable(optimizer_factory):
         raise TypeError(f"optimizer_factory must be a factory (**hyperparams -> GradientTransformation) or a name, "
                         f"got {optimizer_factory!r}.")
@@ -272,7 +275,8 @@ def sweep(
 
     Args:
       model: a flax module, e.g. `jaxopt_edu.models.create_model("mlp")`.
-      optimizer_factory: a factory such as `jo.adam` (or its name, "adam").
+      optimizer_factory: a factory such as `jo.adam`, or its name in the registry
+        ("adam", "torch.SGD": jaxopt_edu/config/registry.py).
       hyperparams: name -> N values, the swept hyperparameters (all of length N).
       data: `Splits` (train, and validation measured after every epoch), or a
         training `Dataset`.

@@ -1,4 +1,4 @@
-"""Pictures of optimizers at work, written as PNG files.
+"""Pictures of optimizers at work (the lab's figures), written as PNG files.
 
     plot_race(result, "race.png")              parameter paths over the loss landscape
     plot_schedule(schedule, 1000, "lr.png")    a learning-rate schedule, value against step
@@ -6,45 +6,18 @@
     plot_sweep(sweep_result, "sweep.png")      final loss against the swept hyperparameter
     plot_telemetry({"sgd": history}, "ratios.png")   per-layer update/param ratios against step
 
-Figures are built with `matplotlib.figure.Figure` (no pyplot, no global
-backend switch), so they work headless and inside other programs. Each
-function returns the path it wrote.
+Each takes the lab's results as they are (`lab.race`, `lab.sweep`,
+`lab.stats_history`) without importing the lab, and returns the path it wrote.
 """
 
-import os
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from matplotlib.figure import Figure
 
-from jaxopt_edu.lab.functions import log_loss_grid
-
-PathLike = Union[str, os.PathLike]
-
-
-def _save(figure: Figure, path: PathLike) -> Path:
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"plots are written as PNG: give a path ending in .png, got {str(path)!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    return path
-
-
-def _colours(count: int):
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis" if count > 10 else "tab10"]
-    return [cmap(k / max(count - 1, 1)) if count > 10 else cmap(k) for k in range(count)]
-
-
-def _panels(count: int, width: float = 5.0, height: float = 4.0):
-    figure = Figure(figsize=(width * count, height), layout="constrained")
-    axes = figure.subplots(1, count, squeeze=False)[0]
-    return figure, axes
+from jaxopt_edu.plots.figures import PathLike, colours, panels, save_png
 
 
 def _finite_path(path: np.ndarray) -> np.ndarray:
@@ -65,9 +38,9 @@ def plot_race(result, path: PathLike, title: Optional[str] = None) -> Path:
     """
     function = result.function
     optimizers, rates = result.optimizers, result.learning_rates
-    colours = dict(zip(rates, _colours(len(rates))))
-    figure, axes = _panels(len(optimizers))
-    axes_values, log_loss = log_loss_grid(function)
+    rate_colours = dict(zip(rates, colours(len(rates))))
+    figure, axes = panels(len(optimizers))
+    axes_values, log_loss = result.landscape()
     axes_values, log_loss = [np.asarray(a) for a in axes_values], np.asarray(log_loss)
     for ax, name in zip(axes, optimizers):
         if function.dimension == 1:
@@ -79,7 +52,7 @@ def plot_race(result, path: PathLike, title: Optional[str] = None) -> Path:
                 if run.optimizer != name:
                     continue
                 points = _finite_path(run.path).reshape(-1)
-                ax.plot(np.arange(points.size), points, color=colours[run.learning_rate],
+                ax.plot(np.arange(points.size), points, color=rate_colours[run.learning_rate],
                         label=f"lr={run.learning_rate:g}: {run.outcome} ({run.iterations})")
             ax.set_xscale("symlog", linthresh=10)  # the first steps (explosions, fast convergence) stay visible
             ax.set_xlim(0, result.max_iters)
@@ -96,7 +69,7 @@ def plot_race(result, path: PathLike, title: Optional[str] = None) -> Path:
                 if run.optimizer != name:
                     continue
                 points = _finite_path(run.path)
-                ax.plot(points[:, 0], points[:, 1], color=colours[run.learning_rate], linewidth=1.2,
+                ax.plot(points[:, 0], points[:, 1], color=rate_colours[run.learning_rate], linewidth=1.2,
                         label=f"lr={run.learning_rate:g}: {run.outcome} ({run.iterations})")
             (x_low, x_high), (y_low, y_high) = function.bounds
             ax.set_xlim(x_low, x_high)
@@ -106,7 +79,7 @@ def plot_race(result, path: PathLike, title: Optional[str] = None) -> Path:
         ax.set_title(name)
         ax.legend(fontsize=7, loc="best")
     figure.suptitle(title or f"{function.formula}, start {np.asarray(result.start).tolist()}")
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def schedule_values(schedule: Callable, num_steps: int) -> np.ndarray:
@@ -130,8 +103,8 @@ def plot_schedule(
     schedules = schedule if isinstance(schedule, Mapping) else {getattr(schedule, "__name__", "schedule"): schedule}
     if not isinstance(num_steps, (int, np.integer)) or num_steps < 1:
         raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}.")
-    figure, (ax,) = _panels(1, width=6.5)
-    for (label, fn), colour in zip(schedules.items(), _colours(len(schedules))):
+    figure, (ax,) = panels(1, width=6.5)
+    for (label, fn), colour in zip(schedules.items(), colours(len(schedules))):
         ax.plot(np.arange(num_steps), schedule_values(fn, num_steps), color=colour, label=label,
                 drawstyle="steps-post")
     ax.set_xlabel("step (updates already applied)")
@@ -140,7 +113,7 @@ def plot_schedule(
         ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax.set_title(title or "learning-rate schedule")
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_loss_curves(
@@ -152,8 +125,8 @@ def plot_loss_curves(
     title: Optional[str] = None,
 ) -> Path:
     """Loss curves, one line per label."""
-    figure, (ax,) = _panels(1, width=6.5)
-    for (label, values), colour in zip(curves.items(), _colours(len(curves))):
+    figure, (ax,) = panels(1, width=6.5)
+    for (label, values), colour in zip(curves.items(), colours(len(curves))):
         values = np.asarray(values, np.float64).reshape(-1)
         ax.plot(np.arange(1, values.size + 1), values, color=colour, label=label, linewidth=1)
     ax.set_xlabel(xlabel)
@@ -163,14 +136,14 @@ def plot_loss_curves(
     ax.legend(fontsize=7)
     if title:
         ax.set_title(title)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def plot_sweep(result, path: PathLike, hyperparam: Optional[str] = None, title: Optional[str] = None) -> Path:
     """Left: final loss against the swept hyperparameter (log x). Right: every setting's loss curve."""
     name = hyperparam or next(iter(result.hyperparams))
     values = np.asarray(result.hyperparams[name], np.float64)
-    figure, (left, right) = _panels(2)
+    figure, (left, right) = panels(2)
     order = np.argsort(values)
     final_train = result.train_loss[:, -1]
     left.plot(values[order], final_train[order], marker="o", label="train loss (last epoch)")
@@ -181,19 +154,19 @@ def plot_sweep(result, path: PathLike, hyperparam: Optional[str] = None, title: 
     left.set_xlabel(name)
     left.set_ylabel("final loss")
     left.legend(fontsize=8)
-    colours = _colours(len(values))
+    setting_colours = colours(len(values))
     window = max(1, result.step_loss.shape[1] // 50)
     kernel = np.ones(window) / window
     for k in order:
         smooth = np.convolve(result.step_loss[k], kernel, mode="valid")
-        right.plot(np.arange(smooth.size) + window, smooth, color=colours[list(order).index(k)], linewidth=1,
+        right.plot(np.arange(smooth.size) + window, smooth, color=setting_colours[list(order).index(k)], linewidth=1,
                    label=f"{values[k]:.3g}")
     right.set_yscale("log")
     right.set_xlabel("step")
     right.set_ylabel(f"train loss (moving average of {window})")
     right.legend(fontsize=6, ncol=2, title=name, title_fontsize=7)
     figure.suptitle(title or f"sweep over {name}: {len(values)} settings in one compiled run")
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 def leaf_names(tree) -> list:
@@ -218,12 +191,12 @@ def plot_telemetry(
     (update_param_ratio, step_size_mean, step_size_median, step_size_max) or a
     global one (grad_norm, update_norm, param_norm).
     """
-    figure, axes = _panels(len(histories))
+    figure, axes = panels(len(histories))
     for ax, (label, history) in zip(axes, histories.items()):
         steps = np.asarray(history.step)
         tree = getattr(history, field)
         names, leaves = leaf_names(tree), jax.tree.leaves(tree)
-        for name, leaf, colour in zip(names, leaves, _colours(len(leaves))):
+        for name, leaf, colour in zip(names, leaves, colours(len(leaves))):
             ax.plot(steps, np.asarray(leaf), color=colour, label=name, linewidth=1)
         ax.set_yscale("log")
         ax.set_xlabel("step")
@@ -231,4 +204,4 @@ def plot_telemetry(
         ax.set_title(label)
         ax.legend(fontsize=6)
     figure.suptitle(title or field.replace("_", " "))
-    return _save(figure, path)
+    return save_png(figure, path)

@@ -1,0 +1,21 @@
+"""Every PNG the project draws, in one place.
+
+figures.py  the shared pieces: headless figures, colours, atomic PNG writes
+history.py  per-epoch curves of runs: one run (`fit`), several overlaid (`compare`)
+lab.py      the lab's figures: races, schedules, loss curves, sweeps, telemetry
+
+Nothing here imports the training loop, the lab or the runs: each function
+takes their results as plain records or duck-typed objects, so any layer may
+draw with it.
+"""
+
+from jaxopt_edu.plots.history import plot_comparison, write_training_plots
+from jaxopt_edu.plots.lab import (
+    leaf_names,
+    plot_loss_curves,
+    plot_race,
+    plot_schedule,
+    plot_sweep,
+    plot_telemetry,
+    schedule_values,
+)

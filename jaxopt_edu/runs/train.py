@@ -1,0 +1,49 @@
+"""`jaxopt-edu train`: one config, one run of `fit`.
+
+    config = load_config("configs/mnist_mlp_adam.yaml")
+    result = train(config, load_data(config, "../shared/data"), out_dir="runs/mnist_mlp_adam")
+
+OUT gets what `fit` writes: metrics.json, loss/accuracy/learning-rate plots,
+checkpoints (a rerun with the same config continues from them).
+"""
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from jaxopt_edu.runs.build import RunParts, build_run, steps_per_epoch
+
+
+def run_config(config: dict) -> dict:
+    """What a resumed run must share with the checkpoints: everything that changes the numbers
+    except the number of epochs (so a run can be continued with more)."""
+    training = {k: v for k, v in config["training"].items() if k not in ("epochs", "progress", "checkpoint_every")}
+    return {"seed": config["seed"], "data": config["data"], "model": config["model"],
+            "training": training, "optimizer": config["optimizer"], "swa": config["swa"]}
+
+
+def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None, progress: Optional[bool] = None,
+          parts: Optional[RunParts] = None):
+    """Runs `fit` as the validated `config` says; returns its FitResult. `parts`: the model and
+    optimizer already built for this config and data (`build_run`); built here otherwise."""
+    from jaxopt_edu.training import fit
+
+    training = config["training"]
+    if parts is None:
+        parts = build_run(config, splits.num_classes, steps_per_epoch(config, int(splits.train.labels.shape[0])))
+    swa = config["swa"]
+    return fit(
+        parts.model,
+        parts.optimizer.tx,
+        splits,
+        epochs=training["epochs"],
+        batch_size=training["batch_size"],
+        seed=config["seed"],
+        out_dir=out_dir,
+        checkpoint_every=training["checkpoint_every"],
+        early_stopping=training["early_stopping"],
+        swa={"start_epoch": swa["start_epoch"], "update_bn": swa["update_bn"]} if swa else None,
+        learning_rate=parts.optimizer.learning_rate,
+        eval_batch_size=training["eval_batch_size"],
+        progress=training["progress"] if progress is None else progress,
+        run_config=run_config(config),
+    )
