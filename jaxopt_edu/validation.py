@@ -15,17 +15,24 @@ import jax
 import numpy as np
 
 
-def concrete_scalar(value: Any) -> Optional[float]:
-    """The value as a Python float when it is a known scalar, else None."""
+def concrete_values(value: Any) -> Optional[np.ndarray]:
+    """The value as a float64 numpy array when it is a known real number or array, else None
+    (a schedule, a traced value, anything not numeric)."""
     if callable(value) or isinstance(value, jax.core.Tracer):
         return None
     try:
         array = np.asarray(value)
     except Exception:  # e.g. an abstract value we cannot look at
         return None
-    if array.size != 1 or not np.issubdtype(array.dtype, np.number):
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         return None
-    return float(array.reshape(()))
+    return array.astype(np.float64)
+
+
+def concrete_scalar(value: Any) -> Optional[float]:
+    """The value as a Python float when it is a known real scalar, else None."""
+    values = concrete_values(value)
+    return None if values is None or values.size != 1 else float(values.reshape(()))
 
 
 def is_python_zero(value: Any) -> bool:
@@ -52,13 +59,18 @@ def check_in_range(
     low_inclusive: bool = True,
     high_inclusive: bool = True,
 ) -> None:
-    """Raises ValueError unless `low <= value <= high` (bounds' inclusion as given)."""
-    scalar = concrete_scalar(value)
-    if scalar is None:
+    """Raises ValueError unless `low <= value <= high` (bounds' inclusion as given).
+
+    A concrete array is checked element by element (a stack of settings for a
+    sweep); schedules and traced values pass unchecked.
+    """
+    values = concrete_values(value)
+    if values is None or values.size == 0:
         return
-    too_low = scalar < low or (scalar == low and not low_inclusive)
-    too_high = scalar > high or (scalar == high and not high_inclusive)
-    if math.isnan(scalar) or too_low or too_high:
+    smallest, largest = float(np.min(values)), float(np.max(values))
+    too_low = smallest < low or (smallest == low and not low_inclusive)
+    too_high = largest > high or (largest == high and not high_inclusive)
+    if np.isnan(values).any() or too_low or too_high:
         raise ValueError(
             f"{name} must be in {_bracket(low, high, low_inclusive, high_inclusive)}, got {value!r}."
         )

@@ -108,6 +108,7 @@ BAD_INPUT = [
     (["compare", "compare.yaml", "--only", "c"] + DATA, "no variant 'c' (variants: a, b)"),
     (["sweep", "tiny.yaml"] + DATA, "sweep: missing"),
     (["sweep", "sweep.yaml", "--set", "sweep.learning_rate=[-1, 0.1]"] + DATA, "learning_rate must be in [0, inf]"),
+    (["sweep", "sweep.yaml", "--set", "sweep.learning_rate=[0.1, -1]"] + DATA, "sweep.learning_rate: adam: learning_rate must be in [0, inf]"),
     (["sweep", "sweep.yaml", "--set", "sweep.learning_rate=[]"] + DATA, "sweep.learning_rate: a swept hyperparameter"),
     (["sweep", "sweep.yaml", "--set", "sweep.learning_rate={logspace: [-3, -1, 0]}"] + DATA,
      "logspace: N must be an integer >= 1, got 0"),

@@ -352,6 +352,7 @@ def test_weight_decay_needs_the_params():
         (lambda: jo.rmsprop(0.1, nesterov=True), r"nesterov=True needs momentum > 0"),
         (lambda: jo.rmsprop(0.1, eps=-1e-8), r"eps must be in"),
         (lambda: jo.adam(-1e-3), r"learning_rate must be in"),
+        (lambda: jo.adam(np.asarray([1e-3, -1e-3])), r"learning_rate must be in"),  # every setting of a sweep
         (lambda: jo.adam(1e-3, b1=1.0), r"b1 must be in \[0, 1\)"),
         (lambda: jo.adam(1e-3, b2=1.5), r"b2 must be in \[0, 1\)"),
         (lambda: jo.adam(1e-3, eps=-1e-8), r"eps must be in \[0, inf\]"),

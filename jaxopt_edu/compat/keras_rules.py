@@ -30,7 +30,7 @@ from jaxopt_edu.transforms.adam import (
     init_adam_state,
     init_amsgrad_state,
 )
-from jaxopt_edu.transforms.moments import bias_correction_factor, moving_average
+from jaxopt_edu.transforms.moments import adam_moments, bias_correction_factor, moving_average
 from jaxopt_edu.tree_utils import check_matching_leaves, tree_zeros_like
 from jaxopt_edu.validation import check_non_negative
 
@@ -51,9 +51,7 @@ def scale_by_keras_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7) -
         alpha = jnp.sqrt(bias_correction_factor(b2, count)) / bias_correction_factor(b1, count)
 
         def leaf(g, mu, nu):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             u32 = mu32 * alpha / (jnp.sqrt(nu32) + eps)
             return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)
 
@@ -79,9 +77,7 @@ def scale_by_keras_amsgrad(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7
         alpha = jnp.sqrt(bias_correction_factor(b2, count)) / bias_correction_factor(b1, count)
 
         def leaf(g, mu, nu, nu_max):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             nu_max32 = jnp.maximum(as_compute(nu_max), nu32)
             u32 = mu32 * alpha / (jnp.sqrt(nu_max32) + eps)
             return (u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype),

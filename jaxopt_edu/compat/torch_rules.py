@@ -30,7 +30,7 @@ from jaxopt_edu.transforms.adam import (
     init_amsgrad_state,
     radam_rectification,
 )
-from jaxopt_edu.transforms.moments import bias_correction_factor, moving_average
+from jaxopt_edu.transforms.moments import adam_moments, bias_correction_factor
 from jaxopt_edu.tree_utils import check_matching_leaves, tree_full_like, tree_zeros_like
 from jaxopt_edu.validation import check_in_range, check_non_negative, concrete_scalar
 
@@ -127,9 +127,7 @@ def scale_by_torch_amsgrad(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
         bc1, bc2 = bias_correction_factor(b1, count), bias_correction_factor(b2, count)
 
         def leaf(g, mu, nu, nu_max):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             nu_max32 = jnp.maximum(as_compute(nu_max), nu32)
             u32 = (mu32 / bc1) / (jnp.sqrt(nu_max32 / bc2) + eps)
             return (u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype),
@@ -158,9 +156,7 @@ def scale_by_torch_radam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) 
         r, rectified = radam_rectification(b2, count, 5.0)
 
         def leaf(g, mu, nu):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             mu_hat = mu32 / bc1
             u32 = jnp.where(rectified, r * mu_hat * jnp.sqrt(bc2) / (jnp.sqrt(nu32) + eps), mu_hat)
             return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)

@@ -63,9 +63,11 @@ def run_config_sweep(config: dict, out: Optional[Union[str, Path]] = None,
     if splits is None:
         splits = load_data(config, data_dir)
     steps = steps_per_epoch(config, int(splits.train.labels.shape[0]))
+    factory = _reporting(config["optimizer"]["name"], config["sweep"])
+    swept = {name: np.asarray(values) for name, values in config["sweep"].items()}
+    factory(**_fixed_keywords(config, steps), **swept)  # checks every setting at once: the checks take arrays
     result = sweep(
-        build_model(config, splits.num_classes), _reporting(config["optimizer"]["name"], config["sweep"]),
-        {name: np.asarray(values) for name, values in config["sweep"].items()}, splits,
+        build_model(config, splits.num_classes), factory, swept, splits,
         epochs=config["training"]["epochs"], batch_size=config["training"]["batch_size"], seed=config["seed"],
         fixed_hyperparams=_fixed_keywords(config, steps),
     )

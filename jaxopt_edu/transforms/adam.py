@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from jaxopt_edu.base import GradientTransformation, Updates
 from jaxopt_edu.numerics import as_compute, canonical_dtype, map_leaves, safe_increment, zero_count
-from jaxopt_edu.transforms.moments import bias_correction_factor, moving_average
+from jaxopt_edu.transforms.moments import adam_moments, bias_correction_factor, moving_average
 from jaxopt_edu.tree_utils import check_matching_leaves, tree_zeros_like
 from jaxopt_edu.validation import check_beta, check_in_range, check_non_negative
 
@@ -73,9 +73,7 @@ def scale_by_adam(
         bc1_next = bias_correction_factor(b1, safe_increment(count))
 
         def leaf(g, mu, nu):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             if nesterov:
                 mu_hat = b1 * (mu32 / bc1_next) + (1 - b1) * (g32 / bc1)
             else:
@@ -134,9 +132,7 @@ def scale_by_amsgrad(
         bc1, bc2 = bias_correction_factor(b1, count), bias_correction_factor(b2, count)
 
         def leaf(g, mu, nu, nu_max):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             mu_hat = mu32 / bc1
             nu_max32 = jnp.maximum(as_compute(nu_max), nu32 / bc2)
             u32 = mu_hat / (jnp.sqrt(nu_max32 + eps_root) + eps)
@@ -244,9 +240,7 @@ def scale_by_nadam(
         bc2 = bias_correction_factor(b2, count)
 
         def leaf(g, mu, nu):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             mu_hat = mu_next * mu32 / (1 - mu_product_next) + (1 - mu_t) * g32 / (1 - mu_product)
             u32 = mu_hat / (jnp.sqrt(nu32 / bc2) + eps)
             return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)
@@ -334,9 +328,7 @@ def scale_by_radam(
         r, rectified = radam_rectification(b2, count, threshold)
 
         def leaf(g, mu, nu):
-            g32 = as_compute(g)
-            mu32 = moving_average(g32, as_compute(mu), b1)
-            nu32 = moving_average(g32 * g32, as_compute(nu), b2)
+            g32, mu32, nu32 = adam_moments(g, mu, nu, b1, b2)
             mu_hat, nu_hat = mu32 / bc1, nu32 / bc2
             u32 = jnp.where(rectified, r * mu_hat / (jnp.sqrt(nu_hat + eps_root) + eps), mu_hat)
             return u32.astype(g.dtype), mu32.astype(mu.dtype), nu32.astype(nu.dtype)
