@@ -22,8 +22,10 @@ PRIMITIVES = [
     "scale", "scale_by_schedule", "scale_by_learning_rate", "trace", "ema", "scale_by_rms", "scale_by_stddev",
     "scale_by_adagrad", "scale_by_adadelta", "scale_by_adam", "scale_by_amsgrad", "scale_by_adamax",
     "scale_by_radam", "scale_by_lion", "add_decayed_weights", "clip", "clip_by_global_norm", "apply_if_finite",
+    "scale_by_factored_rms", "clip_by_block_rms", "scale_by_param_block_rms", "scale_by_param_block_norm", "scale_by_trust_ratio", "scale_by_belief", "scale_by_yogi", "scale_by_novograd",
+    "scale_by_sign", "scale_by_adan", "scale_by_rprop",
 ]
-NAMED = ["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "amsgrad", "radam", "adamax", "lion"]
+NAMED = ["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "amsgrad", "radam", "adamax", "lion", "adafactor", "lamb", "lars", "adabelief", "yogi", "novograd", "sign_sgd", "signum", "adan", "rprop"]
 
 # Parameters of the optax namesake that jaxopt_edu does not have (yet): optional
 # extensions, each defaulting to the plain rule. Keep this list short.
@@ -41,6 +43,7 @@ EXTRAS = {
 }
 # Defaults that differ on purpose (documented in the docstrings).
 OTHER_DEFAULTS = {
+    ("scale_by_factored_rms", "decay_rate_fn"): None,  # the same rule, our own copy: transforms/factored.py adafactor_decay_rate
     ("sgd", "momentum"): None,
     ("adadelta", "learning_rate"): 1.0,  # optax: None, which also drops the sign flip
 }

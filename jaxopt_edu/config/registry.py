@@ -45,6 +45,10 @@ NOT_REGISTERED = {
     "schedules.per_epoch": "wraps another schedule; a config says `per: epoch` instead",
     "torch.OneCycleMomentum": "a momentum schedule, not a learning rate",
     "keras.finalize_variable_values": "not a factory: applied to trained params",
+    "transforms.schedule_free": "wraps another transformation",
+    "transforms.schedule_free_eval_params": "not a factory: reads the params to evaluate from a state",
+    "transforms.orthogonalize_via_newton_schulz": "not a factory: a function of one matrix",
+    "transforms.newton_schulz_step": "not a factory: a function of one matrix",
 }
 
 # Keywords that take the learning rate, in order of preference.
