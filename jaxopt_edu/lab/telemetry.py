@@ -78,7 +78,7 @@ def _step_sizes(u, g, median_sample_size: int):
     count = jnp.sum(has_grad)
     any_grad = count > 0
     mean = jnp.where(any_grad, jnp.sum(jnp.where(has_grad, size, 0.0)) / jnp.maximum(count, 1), jnp.nan)
-    maximum = jnp.where(any_grad, jnp.max(jnp.where(has_grad, size, -jnp.inf)), jnp.nan)
+    maximum = jnp.where(any_grad, jnp.max(jnp.where(has_grad, size, -jnp.inf), initial=-jnp.inf), jnp.nan)
     sample = valid = None
     if median_sample_size:
         stride = max(1, -(-size.size // median_sample_size))  # ceil(n / sample size)

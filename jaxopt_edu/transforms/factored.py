@@ -120,18 +120,17 @@ def scale_by_factored_rms(
             G = g32 * g32 + epsilon
             axes = factored_axes(jnp.shape(g), factored, min_dim_size_to_factor)
             if axes is None:
-                v32 = moving_average(G, as_compute(v), decay).astype(v.dtype)
-                u32 = g32 * as_compute(v32) ** -0.5
-                return u32.astype(g.dtype), v_row, v_col, v32
+                v32 = moving_average(G, as_compute(v), decay)
+                u32 = g32 * v32 ** -0.5  # from the unrounded v: ε survives in half precision
+                return u32.astype(g.dtype), v_row, v_col, v32.astype(v.dtype)
             a, b = axes
-            r = moving_average(jnp.mean(G, axis=b), as_compute(v_row), decay).astype(v_row.dtype)
-            c = moving_average(jnp.mean(G, axis=a), as_compute(v_col), decay).astype(v_col.dtype)
+            r32 = moving_average(jnp.mean(G, axis=b), as_compute(v_row), decay)
+            c32 = moving_average(jnp.mean(G, axis=a), as_compute(v_col), decay)
             a_in_r = a - 1 if a > b else a  # axis a of the leaf, once axis b is averaged away
-            r32, c32 = as_compute(r), as_compute(c)
             row_factor = (r32 / jnp.mean(r32, axis=a_in_r, keepdims=True)) ** -0.5
             col_factor = c32 ** -0.5
             u32 = g32 * jnp.expand_dims(row_factor, axis=b) * jnp.expand_dims(col_factor, axis=a)
-            return u32.astype(g.dtype), r, c, v
+            return u32.astype(g.dtype), r32.astype(v_row.dtype), c32.astype(v_col.dtype), v
 
         new_updates, v_row, v_col, v = map_leaves(
             leaf, updates, state.v_row, state.v_col, state.v, num_outputs=4

@@ -209,7 +209,7 @@ def scale_by_shape(consistent_rms: Optional[float] = None) -> GradientTransforma
                 raise ValueError(f"scale_by_shape needs matrices (2-D leaves), got shape {jnp.shape(u)}.")
             fan_in, fan_out = u.shape
             if consistent_rms is None:
-                factor = jnp.sqrt(jnp.maximum(1, fan_out / fan_in))
+                factor = jnp.sqrt(jnp.maximum(1, fan_out / max(fan_in, 1)))  # a zero-size leaf: any factor, no division by 0
             else:
                 factor = jnp.sqrt(jnp.maximum(fan_in, fan_out)) * consistent_rms
             return (factor * as_compute(u)).astype(u.dtype)

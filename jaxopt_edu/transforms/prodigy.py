@@ -44,7 +44,7 @@ def scale_by_prodigy(
         v_t = β2 · v_{t−1} + (1 − β2) · (D_t g_t)²
         s_t = β3 · s_{t−1} + (η̃_t / d_0) · D_t g_t                (safeguard_warmup: D_t in place of η̃_t)
         r_t = β3 · r_{t−1} + (D_t / d_0) · η̃_t · ⟨g_t, θ_0 − θ_t⟩
-        D_{t+1} = max(D_t, c · r_t / ‖s_t‖_1)
+        D_{t+1} = max(D_t, c · r_t / ‖s_t‖_1)    (D_{t+1} = D_t while ‖s_t‖_1 = 0: optax gives NaN there)
         u_t = η̃_t · (m_t / (sqrt(v_t) + D_{t+1} · ε) + λ · θ_t)     (ε scaled by the new D, as optax)
 
     with β3 = sqrt(β2) unless given, d_0 = `estim_lr0`, c = `estim_lr_coef`,
@@ -99,7 +99,8 @@ def scale_by_prodigy(
             moments, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum, num_outputs=3
         )
         s_norm = sum(jnp.sum(jnp.abs(as_compute(s))) for s in jax.tree.leaves(grad_sum))
-        new_d = jnp.maximum(d, estim_lr_coef * r / s_norm)
+        # ‖s‖₁ = 0 (only zero gradients so far): keep D, where optax divides 0 by 0 and returns NaN
+        new_d = jnp.where(s_norm > 0, jnp.maximum(d, estim_lr_coef * r / jnp.where(s_norm > 0, s_norm, 1.0)), d)
 
         def step(g, m, v, p):
             u32 = weight_decay * d_eta * as_compute(p) + d_eta * as_compute(m) / (jnp.sqrt(as_compute(v)) + new_d * eps)
