@@ -42,7 +42,8 @@ from jaxopt_edu import schedules
 from jaxopt_edu.inject import InjectHyperparamsState, inject_hyperparams
 
 # --- named optimizers ---------------------------------------------------------
-from jaxopt_edu.optimizers import adadelta, adagrad, adam, adamax, adamw, amsgrad, lion, nadam, radam, rmsprop, sgd
+from jaxopt_edu.optimizers import *  # noqa: F401,F403  (every name in jaxopt_edu/optimizers/__init__.py)
+from jaxopt_edu import optimizers
 
 # --- averaging ----------------------------------------------------------------
 from jaxopt_edu.averaging import (
@@ -55,3 +56,4 @@ from jaxopt_edu.averaging import (
 
 # --- compat modules (jo.torch, jo.keras) --------------------------------------
 from jaxopt_edu.compat import keras, torch
+from jaxopt_edu import testing  # jo.testing, the conformance kit (imports hypothesis / pytest only when used)

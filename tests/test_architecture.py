@@ -22,6 +22,7 @@ ALLOWED = {
     "errors": set(),
     "outputs": {"errors"},
     "compat": CORE,
+    "testing": CORE,
     "models": CORE,
     "data": CORE | SUPPORT,
     "plots": SUPPORT,

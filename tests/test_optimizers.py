@@ -13,7 +13,7 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
+from conftest import assert_close_to_leaf_scale, float32_params, random_gradients
 
 NUM_STEPS = 20
 
@@ -104,22 +104,8 @@ class OptimizerOptaxParityTest(chex.TestCase):
         assert_close_to_leaf_scale(got_params, want_params, 1e-6)
 
 
-class OptimizerDtypeTest(chex.TestCase):
-    @chex.variants(with_jit=True, without_jit=True)
-    @parameterized.named_parameters(*[(name, name) for name in NAMED])
-    def test_shapes_and_dtypes_are_preserved(self, name):
-        tx = NAMED[name]()
-        params = nested_params()
-        state = tx.init(params)
-        update = self.variant(tx.update)
-        new_state, new_params = state, params
-        for grads in random_gradients(params, 2):
-            updates, new_state = update(grads, new_state, new_params)
-            chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
-            chex.assert_tree_all_finite(updates)
-            new_params = jo.apply_updates(new_params, updates)
-        chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
-        chex.assert_trees_all_equal_shapes_and_dtypes(new_params, params)
+# Shapes, dtypes, finiteness, jit, vmap, purity and a stable state for every configuration above: the kit.
+test_named_optimizers_conform = jo.testing.conformance_test(NAMED, steps=2)
 
 
 # ---- the first two steps by hand, on a scalar ---------------------------------------------
