@@ -64,6 +64,25 @@ def updates_over_steps(update, tx, params, grads_seq):
     return out, state
 
 
+def assert_steps_keep_shapes_and_dtypes(update, tx, params, num_steps: int = 2):
+    """Runs `update` (jitted or not) for `num_steps` random gradients, applying the updates: each
+    update has the params' shapes and dtypes and is finite, and the state and params keep theirs."""
+    import chex
+
+    import jaxopt_edu as jo
+
+    state = tx.init(params)
+    new_state, new_params = state, params
+    for grads in random_gradients(params, num_steps):
+        updates, new_state = update(grads, new_state, new_params)
+        chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
+        chex.assert_tree_all_finite(updates)
+        new_params = jo.apply_updates(new_params, updates)
+    chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
+    chex.assert_trees_all_equal_shapes_and_dtypes(new_params, params)
+    return new_state, new_params
+
+
 def assert_close_to_leaf_scale(ours, reference, tol):
     """|a − b| <= tol·|b| + tol·max|b over the leaf|: relative, with a per-leaf floor."""
     for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(reference)):

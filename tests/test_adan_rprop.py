@@ -13,7 +13,7 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
+from conftest import assert_steps_keep_shapes_and_dtypes, assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
 
 NUM_STEPS = 50
 
@@ -127,16 +127,7 @@ class DtypeTest(chex.TestCase):
     def test_shapes_and_dtypes_are_preserved(self, name):
         params = nested_params(dtypes=(jnp.float32, jnp.bfloat16))
         tx = DTYPE_CASES[name]()
-        state = tx.init(params)
-        update = self.variant(tx.update)
-        new_state, new_params = state, params
-        for grads in random_gradients(params, 2):
-            updates, new_state = update(grads, new_state, new_params)
-            chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
-            chex.assert_tree_all_finite(updates)
-            new_params = jo.apply_updates(new_params, updates)
-        chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
-        chex.assert_trees_all_equal_shapes_and_dtypes(new_params, params)
+        new_state, new_params = assert_steps_keep_shapes_and_dtypes(self.variant(tx.update), tx, params)
 
 
 @pytest.mark.parametrize("factory, kwargs, message", [

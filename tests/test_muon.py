@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxopt_edu as jo
-from conftest import assert_close_to_leaf_scale, random_gradients
+from conftest import assert_steps_keep_shapes_and_dtypes, assert_close_to_leaf_scale, random_gradients
 
 NUM_STEPS = 50
 
@@ -168,16 +168,7 @@ class MuonDtypeTest(chex.TestCase):
     def test_shapes_and_dtypes_are_preserved(self):
         params = small_mixed_params()
         tx = jo.muon(0.02, weight_decay=0.1, adaptive=True, mu_dtype=jnp.bfloat16)
-        state = tx.init(params)
-        update = self.variant(tx.update)
-        new_state, new_params = state, params
-        for grads in random_gradients(params, 2):
-            updates, new_state = update(grads, new_state, new_params)
-            chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
-            chex.assert_tree_all_finite(updates)
-            new_params = jo.apply_updates(new_params, updates)
-        chex.assert_trees_all_equal_shapes_and_dtypes(new_state, state)
-        chex.assert_trees_all_equal_shapes_and_dtypes(new_params, params)
+        new_state, new_params = assert_steps_keep_shapes_and_dtypes(self.variant(tx.update), tx, params)
 
 
 def test_scale_by_muon_names_a_leaf_that_is_not_a_matrix():
