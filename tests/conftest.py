@@ -64,6 +64,19 @@ def updates_over_steps(update, tx, params, grads_seq):
     return out, state
 
 
+def trajectory(update, tx, params, grads_seq):
+    """(per-step updates, final params, final state) of `tx` (its `update` possibly jitted),
+    the updates applied after every step."""
+    import jaxopt_edu as jo
+
+    state, out = tx.init(params), []
+    for grads in grads_seq:
+        updates, state = update(grads, state, params)
+        params = jo.apply_updates(params, updates)
+        out.append(updates)
+    return out, params, state
+
+
 def assert_steps_keep_shapes_and_dtypes(update, tx, params, num_steps: int = 2):
     """Runs `update` (jitted or not) for `num_steps` random gradients, applying the updates: each
     update has the params' shapes and dtypes and is finite, and the state and params keep theirs."""

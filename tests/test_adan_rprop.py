@@ -13,7 +13,7 @@ import torch
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import assert_steps_keep_shapes_and_dtypes, assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
+from conftest import assert_steps_keep_shapes_and_dtypes, trajectory, assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
 
 NUM_STEPS = 50
 
@@ -39,14 +39,6 @@ RPROP = {
 }
 
 
-def _trajectory(update, tx, params, grads_seq):
-    state, out = tx.init(params), []
-    for grads in grads_seq:
-        updates, state = update(grads, state, params)
-        params = jo.apply_updates(params, updates)
-        out.append(updates)
-    return out, params, state
-
 
 @functools.cache
 def _grads():
@@ -56,8 +48,8 @@ def _grads():
 @pytest.mark.parametrize("name", list(ADAN))
 def test_adan_matches_optax_over_50_steps(name):
     ours, theirs = jo.adan(**ADAN[name]), optax.adan(**ADAN[name])
-    got, got_params, _ = _trajectory(jax.jit(ours.update), ours, float32_params(), _grads())
-    want, want_params, _ = _trajectory(jax.jit(theirs.update), theirs, float32_params(), _grads())
+    got, got_params, _ = trajectory(jax.jit(ours.update), ours, float32_params(), _grads())
+    want, want_params, _ = trajectory(jax.jit(theirs.update), theirs, float32_params(), _grads())
     assert_close_to_leaf_scale(got, want, 1e-6)
     assert_close_to_leaf_scale(got_params, want_params, 1e-6)
 
@@ -77,7 +69,7 @@ def _torch_rprop(params, grads_seq, learning_rate, eta_minus=0.5, eta_plus=1.2, 
 @pytest.mark.parametrize("name", list(RPROP))
 def test_rprop_matches_torch_over_50_steps(name):
     tx = jo.rprop(**RPROP[name])
-    _, got_params, _ = _trajectory(jax.jit(tx.update), tx, float32_params(), _grads())
+    _, got_params, _ = trajectory(jax.jit(tx.update), tx, float32_params(), _grads())
     assert_close_to_leaf_scale(got_params, _torch_rprop(float32_params(), _grads(), **RPROP[name]), 1e-6)
 
 

@@ -14,7 +14,7 @@ import pytest
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import assert_steps_keep_shapes_and_dtypes, assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
+from conftest import assert_steps_keep_shapes_and_dtypes, trajectory, assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
 
 NUM_STEPS = 50
 C = optax.contrib
@@ -59,14 +59,6 @@ PARITY = {
 # coordinate whose average is near 0 can take the other sign.
 
 
-def _trajectory(update, tx, params, grads_seq):
-    state, out = tx.init(params), []
-    for grads in grads_seq:
-        updates, state = update(grads, state, params)
-        params = jo.apply_updates(params, updates)
-        out.append(updates)
-    return out, params
-
 
 @functools.cache
 def _grads():
@@ -77,8 +69,8 @@ def _grads():
 def test_matches_optax_over_50_steps(name):
     ours_factory, theirs_factory, kwargs = PARITY[name]
     ours, theirs = ours_factory(**kwargs), theirs_factory(**kwargs)
-    got, got_params = _trajectory(jax.jit(ours.update), ours, float32_params(), _grads())
-    want, want_params = _trajectory(jax.jit(theirs.update), theirs, float32_params(), _grads())
+    got, got_params, _ = trajectory(jax.jit(ours.update), ours, float32_params(), _grads())
+    want, want_params, _ = trajectory(jax.jit(theirs.update), theirs, float32_params(), _grads())
     assert_close_to_leaf_scale(got, want, 1e-6)
     assert_close_to_leaf_scale(got_params, want_params, 1e-6)
 

@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxopt_edu as jo
-from conftest import assert_steps_keep_shapes_and_dtypes, assert_close_to_leaf_scale, random_gradients
+from conftest import assert_steps_keep_shapes_and_dtypes, trajectory, assert_close_to_leaf_scale, random_gradients
 
 NUM_STEPS = 50
 
@@ -31,14 +31,6 @@ def muon_params():
     leaf = lambda *shape: jnp.asarray(rng.normal(size=shape), jnp.float32)  # noqa: E731
     return {"dense": {"kernel": leaf(3, 4), "bias": leaf(4)}, "layers": [leaf(6, 2), (leaf(2, 3, 2), leaf())]}
 
-
-def _trajectory(update, tx, params, grads_seq):
-    state, out = tx.init(params), []
-    for grads in grads_seq:
-        updates, state = update(grads, state, params)
-        params = jo.apply_updates(params, updates)
-        out.append(updates)
-    return out, params
 
 
 def _no_bias_decay(params):
@@ -66,8 +58,8 @@ def _grads():
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_muon_matches_optax_over_50_steps(name):
     ours, theirs = jo.muon(**SETTINGS[name]), optax.contrib.muon(**SETTINGS[name])
-    got, got_params = _trajectory(jax.jit(ours.update), ours, muon_params(), _grads())
-    want, want_params = _trajectory(jax.jit(theirs.update), theirs, muon_params(), _grads())
+    got, got_params, _ = trajectory(jax.jit(ours.update), ours, muon_params(), _grads())
+    want, want_params, _ = trajectory(jax.jit(theirs.update), theirs, muon_params(), _grads())
     assert_close_to_leaf_scale(got, want, 1e-6)
     assert_close_to_leaf_scale(got_params, want_params, 1e-6)
 

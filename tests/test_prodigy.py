@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxopt_edu as jo
-from conftest import assert_steps_keep_shapes_and_dtypes, assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
+from conftest import assert_steps_keep_shapes_and_dtypes, trajectory, assert_close_to_leaf_scale, float32_params, nested_params, random_gradients
 
 NUM_STEPS = 50
 
@@ -24,14 +24,6 @@ SETTINGS = {
 }
 
 
-def _trajectory(update, tx, params, grads_seq):
-    state, out = tx.init(params), []
-    for grads in grads_seq:
-        updates, state = update(grads, state, params)
-        params = jo.apply_updates(params, updates)
-        out.append(updates)
-    return out, params, state
-
 
 @functools.cache
 def _grads():
@@ -41,8 +33,8 @@ def _grads():
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_matches_optax_over_50_steps(name):
     ours, theirs = jo.prodigy(**SETTINGS[name]), optax.contrib.prodigy(**SETTINGS[name])
-    got, got_params, got_state = _trajectory(jax.jit(ours.update), ours, float32_params(), _grads())
-    want, want_params, want_state = _trajectory(jax.jit(theirs.update), theirs, float32_params(), _grads())
+    got, got_params, got_state = trajectory(jax.jit(ours.update), ours, float32_params(), _grads())
+    want, want_params, want_state = trajectory(jax.jit(theirs.update), theirs, float32_params(), _grads())
     assert_close_to_leaf_scale(got, want, 1e-6)
     assert_close_to_leaf_scale(got_params, want_params, 1e-6)
     np.testing.assert_allclose(got_state[0].estim_lr, want_state.estim_lr, rtol=1e-6)
