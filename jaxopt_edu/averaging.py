@@ -41,7 +41,14 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from jaxopt_edu.base import GradientTransformation, OptState, Params, apply_updates, check_transformation
+from jaxopt_edu.base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    apply_updates,
+    check_transformation,
+    update_with_extra_args,
+)
 from jaxopt_edu.numerics import canonical_dtype, compute_dtype, safe_increment, zero_count
 from jaxopt_edu.tree_utils import check_matching_leaves
 from jaxopt_edu.validation import check_in_range, check_non_negative_int, check_positive_int
@@ -89,14 +96,14 @@ def _averaging(inner: GradientTransformation, mix: Callable, start_step: int, ev
         mixed = jnp.where(n == 0, new_c, mix(average_c, new_c, n))  # the first one is copied
         return mixed.astype(average.dtype)
 
-    def update(updates, state, params=None):
+    def update(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError(
                 f"{name} needs the params in update(updates, state, params): it averages the "
                 "params each update leads to."
             )
         check_matching_leaves(updates, state.averaged_params, "updates", "state.averaged_params")
-        new_updates, inner_state = inner.update(updates, state.inner_state, params)
+        new_updates, inner_state = update_with_extra_args(inner, updates, state.inner_state, params, extra_args)
         count = safe_increment(state.count)
         absorb = (count >= start_step) & ((count - start_step) % every_k == 0)
 

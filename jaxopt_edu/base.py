@@ -9,8 +9,16 @@ A gradient transformation is a pair of pure functions:
 negative multiple of the gradient. The tuple has exactly optax's field names
 and call signatures, so jaxopt_edu and optax transformations can be mixed in
 either library's `chain`.
+
+Some transformations need more than the gradients: `reduce_on_plateau` takes
+the loss as `update(updates, state, params, value=loss)`. Such an update
+accepts `**extra_args`, and every combinator (chain, masked, inject, the
+wrappers) takes extra keyword arguments and hands them on, through
+`update_with_extra_args`, to the inner transformations that accept them, as
+optax's `GradientTransformationExtraArgs` does; the others never see them.
 """
 
+import inspect
 from typing import Any, Callable, NamedTuple, Optional, Protocol, Union
 
 import jax
@@ -57,6 +65,25 @@ def check_transformation(tx: Any, where: str) -> None:
             f"got {type(tx).__name__}. Did you pass the factory (e.g. jo.adam) instead of "
             "calling it (jo.adam(1e-3))?"
         )
+
+
+def takes_extra_args(tx: Any) -> bool:
+    """Whether `tx.update` accepts extra keyword arguments (`**extra_args`), as optax's
+    `GradientTransformationExtraArgs` and jaxopt_edu's combinators do."""
+    try:
+        parameters = inspect.signature(tx.update).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters)
+
+
+def update_with_extra_args(tx: Any, updates: Updates, state: OptState, params: Optional[Params],
+                           extra_args: dict) -> tuple[Updates, OptState]:
+    """`tx.update(updates, state, params, **extra_args)` if `tx` takes extra arguments, else
+    `tx.update(updates, state, params)`: how a combinator calls what it wraps."""
+    if extra_args and takes_extra_args(tx):
+        return tx.update(updates, state, params, **extra_args)
+    return tx.update(updates, state, params)
 
 
 def apply_updates(params: Params, updates: Updates) -> Params:

@@ -1,6 +1,7 @@
 """Combinators: ways to build transformations out of other transformations.
 
-They know nothing of any optimizer. `chain` runs transformations one after the
+They know nothing of any optimizer. Each passes extra keyword arguments of
+`update` (e.g. `value=loss`) on to the transformations that take them. `chain` runs transformations one after the
 other; `named_chain` does the same with named states; `masked` applies a
 transformation to a subset of the params; `multi_transform` applies a
 different transformation to each labelled group of params.
@@ -10,7 +11,14 @@ from typing import Any, Callable, Hashable, Mapping, NamedTuple, Optional, Union
 
 import jax
 
-from jaxopt_edu.base import EmptyState, GradientTransformation, Params, Updates, check_transformation
+from jaxopt_edu.base import (
+    EmptyState,
+    GradientTransformation,
+    Params,
+    Updates,
+    check_transformation,
+    update_with_extra_args,
+)
 
 
 def identity() -> GradientTransformation:
@@ -52,7 +60,7 @@ def chain(*transformations: GradientTransformation) -> GradientTransformation:
     def init(params):
         return tuple(tx.init(params) for tx in transformations)
 
-    def update(updates, state, params=None):
+    def update(updates, state, params=None, **extra_args):
         if len(state) != len(transformations):
             raise ValueError(
                 f"chain of {len(transformations)} transformations got a state of "
@@ -60,7 +68,7 @@ def chain(*transformations: GradientTransformation) -> GradientTransformation:
             )
         new_states = []
         for tx, inner_state in zip(transformations, state):
-            updates, inner_state = tx.update(updates, inner_state, params)
+            updates, inner_state = update_with_extra_args(tx, updates, inner_state, params, extra_args)
             new_states.append(inner_state)
         return updates, tuple(new_states)
 
@@ -79,10 +87,10 @@ def named_chain(*named_transformations: tuple[str, GradientTransformation]) -> G
     def init(params):
         return {name: tx.init(params) for name, tx in named_transformations}
 
-    def update(updates, state, params=None):
+    def update(updates, state, params=None, **extra_args):
         new_state = {}
         for name, tx in named_transformations:
-            updates, new_state[name] = tx.update(updates, state[name], params)
+            updates, new_state[name] = update_with_extra_args(tx, updates, state[name], params, extra_args)
         return updates, new_state
 
     return GradientTransformation(init, update)
@@ -132,11 +140,13 @@ def masked(inner: GradientTransformation, mask: MaskOrFn) -> GradientTransformat
         mask_tree = _resolve_mask(mask, params)
         return MaskedState(inner.init(_mask_tree(params, mask_tree)))
 
-    def update(updates, state, params=None):
+    def update(updates, state, params=None, **extra_args):
         mask_tree = _resolve_mask(mask, updates if params is None else params)
         masked_updates = _mask_tree(updates, mask_tree)
         masked_params = None if params is None else _mask_tree(params, mask_tree)
-        new_masked, inner_state = inner.update(masked_updates, state.inner_state, masked_params)
+        new_masked, inner_state = update_with_extra_args(
+            inner, masked_updates, state.inner_state, masked_params, extra_args
+        )
         merged = jax.tree.map(
             lambda new, old: old if isinstance(new, MaskedNode) else new,
             new_masked,
@@ -185,12 +195,12 @@ def multi_transform(
             {label: masked(tx, label_masks[label]).init(params) for label, tx in transforms.items()}
         )
 
-    def update(updates, state, params=None):
+    def update(updates, state, params=None, **extra_args):
         label_masks = masks(labels_for(updates if params is None else params))
         new_states = {}
         for label, tx in transforms.items():
             updates, new_states[label] = masked(tx, label_masks[label]).update(
-                updates, state.inner_states[label], params
+                updates, state.inner_states[label], params, **extra_args
             )
         return updates, MultiTransformState(new_states)
 

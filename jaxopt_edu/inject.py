@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxopt_edu.base import GradientTransformation
+from jaxopt_edu.base import GradientTransformation, update_with_extra_args
 from jaxopt_edu.numerics import safe_increment, zero_count
 
 
@@ -168,9 +168,11 @@ def inject_hyperparams(
             return InjectHyperparamsState(count=count, hyperparams=values,
                                           inner_state=inner_at(values).init(params))
 
-        def update(updates, state, params=None):
+        def update(updates, state, params=None, **extra_args):
             values = hyperparams_at(state.count, state.hyperparams)
-            new_updates, inner_state = inner_at(values).update(updates, state.inner_state, params)
+            new_updates, inner_state = update_with_extra_args(
+                inner_at(values), updates, state.inner_state, params, extra_args
+            )
             count = safe_increment(state.count)
             return new_updates, InjectHyperparamsState(count=count, hyperparams=values, inner_state=inner_state)
 

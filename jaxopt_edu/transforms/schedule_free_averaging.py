@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from jaxopt_edu.base import GradientTransformation, Params, ScalarOrSchedule, check_transformation
+from jaxopt_edu.base import GradientTransformation, Params, ScalarOrSchedule, check_transformation, update_with_extra_args
 from jaxopt_edu.numerics import as_compute, canonical_dtype, map_leaves, safe_increment
 from jaxopt_edu.tree_utils import check_matching_leaves
 from jaxopt_edu.validation import check_in_range, check_non_negative
@@ -65,7 +65,7 @@ def schedule_free(
             z=jax.tree.map(lambda p: jnp.array(p, dtype=state_dtype or jnp.asarray(p).dtype), params),
         )
 
-    def update(updates, state, params=None):
+    def update(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError("schedule_free needs the params: call tx.update(grads, state, params).")
         check_matching_leaves(updates, state.z, "updates", "state.z")
@@ -75,7 +75,9 @@ def schedule_free(
         weight_sum = state.weight_sum + weight
         ck = jnp.where(jnp.isnan(weight) | jnp.isnan(weight_sum), jnp.nan,
                        jnp.nan_to_num(weight / weight_sum, nan=0.0, posinf=jnp.inf))
-        base_updates, base_state = base_optimizer.update(updates, state.base_optimizer_state, params)
+        base_updates, base_state = update_with_extra_args(
+            base_optimizer, updates, state.base_optimizer_state, params, extra_args
+        )
 
         def leaf(y, z, base_update):
             z_next = (z + base_update).astype(z.dtype)
