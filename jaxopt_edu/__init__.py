@@ -54,6 +54,9 @@ from jaxopt_edu.averaging import (
     stochastic_weight_averaging,
 )
 
+# --- optimizer state on a device mesh ----------------------------------------
+from jaxopt_edu.sharding import init_sharded, state_bytes_per_device, state_shardings
+
 # --- compat modules (jo.torch, jo.keras) --------------------------------------
 from jaxopt_edu.compat import keras, torch
 from jaxopt_edu import testing  # jo.testing, the conformance kit (imports hypothesis / pytest only when used)

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "jaxopt_edu"
 
 CORE = {"base", "combine", "numerics", "tree_utils", "validation", "transforms", "schedules", "inject",
-        "averaging", "optimizers"}
+        "averaging", "optimizers", "sharding", "tree_access"}
 SUPPORT = {"errors", "outputs"}  # user-facing error types and atomic file writes: used above the core
 ALLOWED = {
     **{part: CORE for part in CORE},
