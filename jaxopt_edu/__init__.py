@@ -32,6 +32,7 @@ from jaxopt_edu.combine import (
     stateless,
 )
 from jaxopt_edu.tree_utils import TreeMismatchError, tree_global_norm
+from jaxopt_edu.tree_access import TreeKeyError, tree_get, tree_set
 
 # --- transforms: every primitive (see jaxopt_edu/transforms/__init__.py) -------
 from jaxopt_edu.transforms import *  # noqa: F401,F403

@@ -30,6 +30,9 @@ REQUIRED = {
     "max_norm": lambda: 1.0,
     "threshold": lambda: 1.0,
     "base_optimizer": lambda: jo.sgd(1.0),
+    "mask": lambda: (lambda params: jax.tree.map(lambda x: x.ndim > 1, params)),  # freeze
+    "eta": lambda: 0.01,  # add_noise
+    "gamma": lambda: 0.55,
 }
 
 
@@ -86,7 +89,7 @@ FAMILY = {
 
 
 # Documented as matrix-only (2-D leaves): checked on a tree of matrices, a zero-size one included.
-MATRIX_ONLY = {"scale_by_muon", "scale_by_shape"}
+MATRIX_ONLY = {"scale_by_muon", "scale_by_shape", "torch.Muon"}
 
 
 def _matrices():

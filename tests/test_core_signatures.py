@@ -24,6 +24,7 @@ PRIMITIVES = [
     "scale_by_radam", "scale_by_lion", "add_decayed_weights", "clip", "clip_by_global_norm", "apply_if_finite",
     "scale_by_factored_rms", "clip_by_block_rms", "scale_by_param_block_rms", "scale_by_param_block_norm", "scale_by_trust_ratio", "scale_by_belief", "scale_by_yogi", "scale_by_novograd",
     "scale_by_sign", "scale_by_adan", "scale_by_rprop",
+    "flatten", "set_to_zero", "freeze", "zero_nans", "add_noise", "keep_params_nonnegative",
 ]
 NAMED = ["sgd", "adagrad", "adadelta", "rmsprop", "adam", "adamw", "amsgrad", "radam", "adamax", "lion", "adafactor", "lamb", "lars", "adabelief", "yogi", "novograd", "sign_sgd", "signum", "adan", "rprop"]
 

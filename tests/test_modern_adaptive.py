@@ -259,14 +259,6 @@ def test_bad_hyperparameters_raise_at_construction(build, message):
         build()
 
 
-def test_a_weight_decay_schedule_is_refused_at_construction():
-    """optax takes a schedule for these; jo's add_decayed_weights takes numbers only (so far)."""
-    for build in (lambda: jo.lamb(1e-3, weight_decay=_inverse_time), lambda: jo.lars(0.1, weight_decay=_inverse_time),
-                  lambda: jo.adafactor(weight_decay_rate=_inverse_time)):
-        with pytest.raises(TypeError, match="must be a number here"):
-            build()
-
-
 def test_trust_ratio_and_parameter_scale_need_the_params():
     grads = {"w": jnp.ones(2)}
     for tx in (jo.scale_by_trust_ratio(), jo.scale_by_param_block_rms(), jo.novograd(0.1, weight_decay=0.1)):

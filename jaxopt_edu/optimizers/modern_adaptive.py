@@ -4,9 +4,8 @@ Each is a short chain of primitives with its optax namesake's keywords,
 defaults and rule (`optax.adafactor`, `optax.lamb`, ...), so `optax.X(...)`
 can be swapped for `jo.X(...)` unchanged. Read the chain to see the method.
 
-One difference for now: `weight_decay` / `weight_decay_rate` take a number,
-not a schedule (`add_decayed_weights` takes numbers only; a schedule raises
-TypeError at construction).
+`weight_decay` / `weight_decay_rate` take a number or a schedule, as
+optax's (`add_decayed_weights` evaluates a schedule at its own step count).
 """
 
 from typing import Any, Callable, Optional, Union
@@ -30,13 +29,6 @@ from jaxopt_edu.validation import check_beta, check_in_range, check_non_negative
 MaskOrFn = Optional[Union[Any, Callable[[Any], Any]]]
 
 
-def _check_number(name: str, value: Any) -> None:
-    """TypeError for a schedule where only a number works yet (optax also takes a schedule there)."""
-    if callable(value):
-        raise TypeError(f"{name} must be a number here (optax also takes a schedule; jo's "
-                        f"add_decayed_weights does not yet), got {value!r}.")
-
-
 def adafactor(
     learning_rate: Optional[ScalarOrSchedule] = None,
     min_dim_size_to_factor: int = 128,
@@ -46,7 +38,7 @@ def adafactor(
     clipping_threshold: Optional[float] = 1.0,
     momentum: Optional[float] = None,
     dtype_momentum: Any = jnp.float32,
-    weight_decay_rate: Optional[float] = None,
+    weight_decay_rate: Optional[ScalarOrSchedule] = None,
     eps: float = 1e-30,
     factored: bool = True,
     weight_decay_mask: MaskOrFn = None,
@@ -73,7 +65,6 @@ def adafactor(
     if momentum is not None:
         check_beta("momentum", momentum)
     if weight_decay_rate is not None:
-        _check_number("weight_decay_rate", weight_decay_rate)
         check_non_negative("weight_decay_rate", weight_decay_rate)
     return chain(
         scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor, eps),
@@ -92,7 +83,7 @@ def lamb(
     b2: float = 0.999,
     eps: float = 1e-6,
     eps_root: float = 0.0,
-    weight_decay: float = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     mask: MaskOrFn = None,
 ) -> GradientTransformation:
     """LAMB (You et al. 2020): Adam's direction plus decoupled weight decay, scaled per layer by its trust ratio.
@@ -102,7 +93,6 @@ def lamb(
 
     Same keywords, defaults and chain as `optax.lamb`; `mask` limits the decay.
     """
-    _check_number("weight_decay", weight_decay)
     return chain(
         scale_by_adam(b1, b2, eps, eps_root),
         add_decayed_weights(weight_decay, mask),
@@ -113,7 +103,7 @@ def lamb(
 
 def lars(
     learning_rate: ScalarOrSchedule,
-    weight_decay: float = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     weight_decay_mask: MaskOrFn = True,
     trust_coefficient: float = 0.001,
     eps: float = 0.0,
@@ -131,7 +121,6 @@ def lars(
     accumulates learning-rate-scaled steps. The masks (pytrees of bools or
     functions of the params) usually leave biases and norm scales out.
     """
-    _check_number("weight_decay", weight_decay)
     check_in_range("momentum", momentum, 0.0, 1.0)  # trace's `decay`, named as here
     return chain(
         add_decayed_weights(weight_decay, weight_decay_mask),

@@ -99,7 +99,7 @@ class Case:
     def jitted_update(self) -> Callable:
         def counted(grads, state, params):
             self.traces.append(jax.tree.map(
-                lambda x: (tuple(x.shape), jnp.dtype(x.dtype), bool(getattr(getattr(x, "aval", None), "weak_type", False))),
+                lambda x: (tuple(x.shape), x.dtype, bool(getattr(getattr(x, "aval", None), "weak_type", False))),
                 (grads, state, params)))
             return self.tx.update(grads, state, params)
 
@@ -233,6 +233,14 @@ def structure_difference(a: Any, b: Any, path: str = "") -> Optional[str]:
     return f"node {path or '<root>'}: {tree_a} against {tree_b}"
 
 
+def _unwrap_random_keys(tree: Any) -> Any:
+    """Typed random keys (`jax.random.key`, e.g. in add_noise's state) as their uint32 key data,
+    which numpy can compare."""
+    return jax.tree.map(
+        lambda x: jax.random.key_data(x)
+        if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x, tree)
+
+
 def _first_mismatch(a: Any, b: Any, exact: bool = False, tol_floor: float = 0.0,
                     scale: Any = None) -> Optional[tuple[str, str]]:
     """(path, what) of the first leaf where trees a and b differ (structure first), or None.
@@ -241,6 +249,7 @@ def _first_mismatch(a: Any, b: Any, exact: bool = False, tol_floor: float = 0.0,
     whichever is larger, relative to each value plus the largest value of
     the leaf (or of the matching leaf of `scale`, when given and larger).
     """
+    a, b = _unwrap_random_keys(a), _unwrap_random_keys(b)
     structural = structure_difference(a, b)
     if structural is not None:
         return "<structure>", structural

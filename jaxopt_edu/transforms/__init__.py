@@ -19,13 +19,21 @@
     schedule_free_averaging.py  schedule_free, schedule_free_eval_params
     weight_decay.py             add_decayed_weights (coupled or decoupled by its place in a chain)
     clipping.py                 clip, clip_by_norm, clip_by_global_norm
-    wrappers.py                 apply_if_finite, accumulate_gradients
+    wrappers.py                 apply_if_finite, accumulate_gradients, skip_not_finite, skip_large_updates
+    lookahead.py                lookahead, LookaheadParams
+    plateau.py                  reduce_on_plateau
+    layouts.py                  flatten (run a transformation on one concatenated vector)
+    freezing.py                 set_to_zero, freeze
+    constraints.py              zero_nans, keep_params_nonnegative
+    noise.py                    add_noise (annealed Gaussian gradient noise)
     moments.py                  moving averages and bias correction, shared by the rules
 
 Each primitive has optax's signature and rule for its namesake (differences,
 where there are any, are said in its docstring). torch's and Keras' variants
 of these rules live with their ports in `jaxopt_edu/compat/`.
 """
+
+import importlib
 
 from jaxopt_edu.transforms.scaling import *  # noqa: F401,F403
 from jaxopt_edu.transforms.momentum import *  # noqa: F401,F403
@@ -50,11 +58,20 @@ from jaxopt_edu.transforms.schedule_free_averaging import *  # noqa: F401,F403
 from jaxopt_edu.transforms.weight_decay import *  # noqa: F401,F403
 from jaxopt_edu.transforms.clipping import *  # noqa: F401,F403
 from jaxopt_edu.transforms.wrappers import *  # noqa: F401,F403
+from jaxopt_edu.transforms.lookahead import *  # noqa: F401,F403
+from jaxopt_edu.transforms.plateau import *  # noqa: F401,F403
+from jaxopt_edu.transforms.layouts import *  # noqa: F401,F403
+from jaxopt_edu.transforms.freezing import *  # noqa: F401,F403
+from jaxopt_edu.transforms.constraints import *  # noqa: F401,F403
+from jaxopt_edu.transforms.noise import *  # noqa: F401,F403
 from jaxopt_edu.transforms import (
     scaling, momentum, rmsprop, adagrad, adam, lion, sign, adopt,
     ademamix, adan, rprop, prodigy, belief, yogi, novograd, factored,
     block_scaling, trust_ratio, orthogonalize, schedule_free_averaging, weight_decay, clipping, wrappers,
+    plateau, layouts, freezing, constraints, noise,
 )
+# lookahead.py exports a function of its own name, which the star import above binds here.
+_lookahead_module = importlib.import_module("jaxopt_edu.transforms.lookahead")
 
 __all__ = [
     name
@@ -62,6 +79,7 @@ __all__ = [
         scaling, momentum, rmsprop, adagrad, adam, lion, sign, adopt,
         ademamix, adan, rprop, prodigy, belief, yogi, novograd, factored,
         block_scaling, trust_ratio, orthogonalize, schedule_free_averaging, weight_decay, clipping, wrappers,
+        _lookahead_module, plateau, layouts, freezing, constraints, noise,
     )
     for name in module.__all__
 ]

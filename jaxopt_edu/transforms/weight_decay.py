@@ -19,32 +19,53 @@ differs:
       θ ← θ − η · (adam(g) + λθ)
 
 For plain SGD the two placements are the same update.
+
+λ may be a schedule `count -> λ_t` (a decay that follows the learning rate,
+say): the transformation then keeps its own step counter.
 """
 
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
+import jax.numpy as jnp
 
-from jaxopt_edu.base import EmptyState, GradientTransformation
+from jaxopt_edu.base import EmptyState, GradientTransformation, ScalarOrSchedule
 from jaxopt_edu.combine import masked
+from jaxopt_edu.numerics import as_compute, safe_increment, zero_count
 from jaxopt_edu.tree_utils import check_matching_leaves
-from jaxopt_edu.validation import check_non_negative
+from jaxopt_edu.validation import check_non_negative, is_python_zero
+
+
+class WeightDecayScheduleState(NamedTuple):
+    """The state of `add_decayed_weights` with a scheduled λ (optax calls it `WeightDecaySchedule`)."""
+
+    count: jax.Array  # t, the updates already applied (int32)
 
 
 def add_decayed_weights(
-    weight_decay: Union[float, jax.Array] = 0.0,
+    weight_decay: ScalarOrSchedule = 0.0,
     mask: Optional[Union[Any, Callable[[Any], Any]]] = None,
 ) -> GradientTransformation:
-    """Adds `weight_decay · params` to the updates:  u' = u + λ · θ.
+    """Adds `weight_decay · params` to the updates:
 
-    `mask` (a pytree of bools, or a function of params returning one) limits
-    the decay to some params, e.g. no decay on biases and norm scales.
+        λ_t = weight_decay(t)   if weight_decay is a schedule,  else  λ_t = weight_decay
+        u'  = u + λ_t · θ
+        t  ← t + 1              (a schedule only: the state is the counter t, starting at 0)
+
+    Same signature and rule as `optax.add_decayed_weights`: a schedule is
+    evaluated at this transformation's own counter (the number of updates it
+    has applied), so the first update uses λ_0; a plain Python 0 leaves the
+    updates untouched; with a constant λ there is no state. `mask` (a pytree
+    of bools, or a function of params returning one) limits the decay to some
+    params, e.g. no decay on biases and norm scales. The sum is computed in
+    float32 for half-precision leaves (optax: in the leaf's dtype).
     """
     check_non_negative("weight_decay", weight_decay)
+    scheduled = callable(weight_decay)
 
     def init(params):
         del params
-        return EmptyState()
+        return WeightDecayScheduleState(count=zero_count()) if scheduled else EmptyState()
 
     def update(updates, state, params=None):
         if params is None:
@@ -52,10 +73,19 @@ def add_decayed_weights(
                 "add_decayed_weights needs the params: call tx.update(grads, state, params)."
             )
         check_matching_leaves(updates, params, "updates", "params")
-        new_updates = jax.tree.map(
-            lambda u, p: (u + weight_decay * p).astype(u.dtype), updates, params
-        )
-        return new_updates, state
+        if scheduled:
+            decay = weight_decay(state.count)
+            state = WeightDecayScheduleState(count=safe_increment(state.count))
+        else:
+            decay = weight_decay
+        if is_python_zero(decay):
+            return updates, state
+
+        def leaf(u, p):
+            u32 = as_compute(u)
+            return (u32 + jnp.asarray(decay).astype(u32.dtype) * as_compute(p)).astype(u.dtype)
+
+        return jax.tree.map(leaf, updates, params), state
 
     transformation = GradientTransformation(init, update)
     if mask is not None:
@@ -63,4 +93,4 @@ def add_decayed_weights(
     return transformation
 
 
-__all__ = ["add_decayed_weights"]
+__all__ = ["add_decayed_weights", "WeightDecayScheduleState"]
