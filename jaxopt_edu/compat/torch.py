@@ -5,8 +5,10 @@
 
 Optimizers (compat/torch_optim.py) take the torch class's arguments minus
 `params` and return a GradientTransformation with torch's trajectory;
-schedulers (compat/torch_lr_scheduler.py) take the optimizer's lr first and
-return a schedule `count -> lr` to pass as `lr`. Both files' docstrings say
+schedulers (compat/torch_lr_scheduler.py, torch_lr_factor.py, torch_lr_cyclic.py,
+torch_lr_combine.py) take the optimizer's lr first and return a schedule
+`count -> lr` to pass as `lr`; ReduceLROnPlateau (torch_lr_plateau.py) is a
+pure init/step pair driven by a metric. Both files' docstrings say
 how torch's rules differ from optax's namesakes.
 
 `jo.torch.rules` holds torch's variants of core rules (compat/torch_rules.py),
@@ -26,7 +28,13 @@ from jaxopt_edu.compat.torch_lr_scheduler import (
     OneCycleMomentum,
     StepLR,
 )
+from jaxopt_edu.compat.torch_lbfgs import LBFGS
+from jaxopt_edu.compat.torch_lr_combine import ChainedScheduler, SequentialLR
+from jaxopt_edu.compat.torch_lr_cyclic import CosineAnnealingWarmRestarts, CyclicLR, CyclicMomentum
+from jaxopt_edu.compat.torch_lr_factor import ConstantLR, LambdaLR, MultiplicativeLR, PolynomialLR
+from jaxopt_edu.compat.torch_lr_plateau import ReduceLROnPlateau
 from jaxopt_edu.compat.torch_optim import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop
+from jaxopt_edu.compat.torch_optim_modern import ASGD, Adafactor, Muon, Rprop, SparseAdam
 
 __all__ = [
     # optimizers
@@ -39,6 +47,12 @@ __all__ = [
     "Adamax",
     "NAdam",
     "RAdam",
+    "LBFGS",
+    "ASGD",
+    "Adafactor",
+    "Rprop",
+    "Muon",
+    "SparseAdam",
     # learning-rate schedulers
     "StepLR",
     "MultiStepLR",
@@ -48,4 +62,14 @@ __all__ = [
     "OneCycleLR",
     "OneCycleMomentum",
     "SWALR",
+    "LambdaLR",
+    "MultiplicativeLR",
+    "ConstantLR",
+    "PolynomialLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
+    "CyclicMomentum",
+    "SequentialLR",
+    "ChainedScheduler",
+    "ReduceLROnPlateau",
 ]

@@ -20,13 +20,19 @@ recursion (the docstrings say why where it is not obvious), evaluated in
 float32 with the constants rounded once from float64, so values agree with
 torch to float32 accuracy (about 1e-7 of the base lr).
 
+Each schedule is a `TorchSchedule`: a callable `count -> lr` that also
+carries what `SequentialLR` and `ChainedScheduler` (compat/torch_lr_combine.py)
+need to know of torch's recursion: the optimizer lr it scales, its factor
+when torch's step multiplies the lr (so chaining multiplies the factors), and
+what torch does when SequentialLR restarts it at a milestone.
+
 Left out on purpose: `last_epoch` (resuming is the optimizer state's count,
 not an argument) and per-group lists of values (one schedule is one group's
 lr; give each group its own schedule with `jo.multi_transform`).
 """
 
 import math
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -52,7 +58,58 @@ __all__ = [
     "OneCycleLR",
     "OneCycleMomentum",
     "SWALR",
+    "TorchSchedule",
 ]
+
+
+# ---- the schedule object -------------------------------------------------------
+
+class TorchSchedule:
+    """A torch LR scheduler as a schedule `count -> lr`, with what combining it needs.
+
+    Call it like any schedule. Its attributes describe torch's recursion for
+    `SequentialLR` and `ChainedScheduler`:
+
+    * `name`: the torch class, for error messages.
+    * `base_lr`: the optimizer lr the scheduler starts from (torch's
+      `initial_lr`, shared by every scheduler of one optimizer); None for a
+      momentum schedule.
+    * `factor`: `count -> f(t)` with lr = base_lr · f(t), when torch's step
+      multiplies the current lr by f(t) / f(t − 1) (and its construction by
+      f(0)): such schedulers chain by multiplying their factors. None when
+      torch's step sets or shifts the lr instead; `chain_refusal` says why.
+    * `restart`: how the lr continues when SequentialLR starts this scheduler
+      at a milestone m (torch calls its `_update_lr(0)`): None when it is the
+      schedule's own value at t − m; otherwise `restart(previous_lr, t − m)`,
+      previous_lr being the lr at m − 1. `restart_refusal`, when set, says why
+      torch's restart cannot be reproduced (it raises, or depends on state
+      outside the schedule), and `sequence_refusal` why it may not be in a
+      SequentialLR at all.
+    """
+
+    def __init__(self, name: str, values: Callable[[Any], jax.Array], base_lr: Optional[float], *,
+                 factor: Optional[Callable[[Any], jax.Array]] = None, chain_refusal: Optional[str] = None,
+                 restart: Optional[Callable[[jax.Array, jax.Array], jax.Array]] = None,
+                 restart_refusal: Optional[str] = None, sequence_refusal: Optional[str] = None):
+        self.name = name
+        self._values = values
+        self.base_lr = base_lr
+        self.factor = factor
+        self.chain_refusal = chain_refusal
+        self.restart = restart
+        self.restart_refusal = restart_refusal
+        self.sequence_refusal = sequence_refusal
+
+    def __call__(self, count) -> jax.Array:
+        return self._values(count)
+
+    def __repr__(self) -> str:
+        return f"jo.torch.{self.name}(base_lr={self.base_lr!r})"
+
+
+def _multiplicative(name: str, base_lr: float, factor: Callable[[Any], jax.Array], **kwargs) -> TorchSchedule:
+    """A schedule whose torch step multiplies the lr: lr_t = base_lr · f(t)."""
+    return TorchSchedule(name, lambda count: _as_value(base_lr * factor(count)), base_lr, factor=factor, **kwargs)
 
 # ---- argument checks ----------------------------------------------------------
 
@@ -115,11 +172,10 @@ def StepLR(base_lr: float, step_size: int, gamma: float = 0.1) -> Schedule:
     check_positive_int("step_size", step_size)
     _check_gamma(gamma)
 
-    def schedule(count):
-        decays = _as_count(count) // step_size
-        return _as_value(base_lr * _power_of(float(gamma), decays))
+    def factor(count):
+        return _power_of(float(gamma), _as_count(count) // step_size)
 
-    return schedule
+    return _multiplicative("StepLR", base_lr, factor)
 
 
 def MultiStepLR(base_lr: float, milestones: Iterable[int], gamma: float = 0.1) -> Schedule:
@@ -136,12 +192,11 @@ def MultiStepLR(base_lr: float, milestones: Iterable[int], gamma: float = 0.1) -
     _check_gamma(gamma)
     sorted_milestones = jnp.asarray(sorted(milestones), jnp.int32)
 
-    def schedule(count):
-        count = _as_count(count)
-        decays = jnp.searchsorted(sorted_milestones, count, side="right").astype(jnp.int32)
-        return _as_value(base_lr * _power_of(float(gamma), decays))
+    def factor(count):
+        decays = jnp.searchsorted(sorted_milestones, _as_count(count), side="right").astype(jnp.int32)
+        return _power_of(float(gamma), decays)
 
-    return schedule
+    return _multiplicative("MultiStepLR", base_lr, factor)
 
 
 def ExponentialLR(base_lr: float, gamma: float) -> Schedule:
@@ -152,10 +207,10 @@ def ExponentialLR(base_lr: float, gamma: float) -> Schedule:
     _check_base_lr(base_lr)
     _check_gamma(gamma)
 
-    def schedule(count):
-        return _as_value(base_lr * _power_of(float(gamma), _as_count(count)))
+    def factor(count):
+        return _power_of(float(gamma), _as_count(count))
 
-    return schedule
+    return _multiplicative("ExponentialLR", base_lr, factor)
 
 
 # ---- smooth schedules --------------------------------------------------------
@@ -194,7 +249,10 @@ def CosineAnnealingLR(base_lr: float, T_max: int, eta_min: float = 0.0) -> Sched
         cosine = 0.5 * (1.0 + jnp.cos(jnp.pi * (phase.astype(jnp.float32) / T_max)))
         return _as_value(eta_min + (base_lr - eta_min) * cosine)
 
-    return schedule
+    return TorchSchedule("CosineAnnealingLR", schedule, base_lr, chain_refusal=(
+        "its step does not multiply the lr: it moves the lr's distance to eta_min, and one step "
+        "after each odd multiple of T_max it adds a restart term, so chained with other "
+        "schedulers torch's lr is not a product of factors"))
 
 
 def LinearLR(base_lr: float, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
@@ -217,14 +275,16 @@ def LinearLR(base_lr: float, start_factor: float = 1.0 / 3, end_factor: float = 
     check_in_range("end_factor", end_factor, 0.0, 1.0)
     check_non_negative_int("total_iters", total_iters)
 
-    def schedule(count):
+    def factor(count):
         if total_iters == 0:
             fraction = jnp.zeros(jnp.shape(count), jnp.float32)
         else:
             fraction = jnp.minimum(_as_count(count), total_iters).astype(jnp.float32) / total_iters
-        return _as_value(base_lr * (start_factor + (end_factor - start_factor) * fraction))
+        return start_factor + (end_factor - start_factor) * fraction
 
-    return schedule
+    refusal = ("with total_iters=0 torch's restart at a milestone divides by zero "
+               "(its closed form divides by total_iters)") if total_iters == 0 else None
+    return _multiplicative("LinearLR", base_lr, factor, restart_refusal=refusal)
 
 
 # ---- OneCycleLR --------------------------------------------------------------
@@ -344,7 +404,10 @@ def OneCycleLR(max_lr: float, total_steps: Optional[int] = None, epochs: Optiona
     initial_lr = max_lr / div_factor
     min_lr = initial_lr / final_div_factor
     values = {"start": initial_lr, "peak": max_lr, "end": min_lr}
-    return _one_cycle(values, total_steps, pct_start, anneal_strategy, three_phase, after_end=min_lr)
+    schedule = _one_cycle(values, total_steps, pct_start, anneal_strategy, three_phase, after_end=min_lr)
+    refusal = ("it sets the lr from its own phases each step and overwrites the optimizer's "
+               "initial_lr that the other schedulers start from")
+    return TorchSchedule("OneCycleLR", schedule, None, chain_refusal=refusal, sequence_refusal=refusal)
 
 
 def OneCycleMomentum(total_steps: Optional[int] = None, epochs: Optional[int] = None,
@@ -365,7 +428,14 @@ def OneCycleMomentum(total_steps: Optional[int] = None, epochs: Optional[int] = 
     _check_number("base_momentum", base_momentum)
     _check_number("max_momentum", max_momentum)
     values = {"start": max_momentum, "peak": base_momentum, "end": max_momentum}
-    return _one_cycle(values, total_steps, pct_start, anneal_strategy, three_phase, after_end=max_momentum)
+    schedule = _one_cycle(values, total_steps, pct_start, anneal_strategy, three_phase, after_end=max_momentum)
+    return momentum_schedule("OneCycleMomentum", schedule)
+
+
+def momentum_schedule(name: str, schedule: Callable[[Any], jax.Array]) -> TorchSchedule:
+    """A momentum schedule: not an lr, so neither chained nor sequenced with lr schedulers."""
+    refusal = "it is a momentum schedule, not a learning-rate scheduler"
+    return TorchSchedule(name, schedule, None, chain_refusal=refusal, sequence_refusal=refusal)
 
 
 # ---- SWALR -------------------------------------------------------------------
@@ -394,4 +464,7 @@ def SWALR(base_lr: float, swa_lr: float, anneal_epochs: int = 10, anneal_strateg
     check_non_negative("swa_lr", swa_lr)
     check_non_negative_int("anneal_epochs", anneal_epochs)
     schedules.check_anneal_strategy("anneal_strategy", anneal_strategy)
-    return schedules.anneal(base_lr, swa_lr, anneal_epochs, anneal_strategy)
+    refusal = ("torch's SWALR counts its own step() calls (not last_epoch) and recovers its start "
+               "lr from the current one, which other schedulers change")
+    return TorchSchedule("SWALR", schedules.anneal(base_lr, swa_lr, anneal_epochs, anneal_strategy), base_lr,
+                         chain_refusal=refusal, sequence_refusal=refusal)
