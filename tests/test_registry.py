@@ -61,9 +61,9 @@ def test_every_registered_optimizer_builds_from_its_name_and_learning_rate(name)
     keyword = registry.learning_rate_keyword(registry.OPTIMIZERS[name])
     tx, learning_rate = build_optimizer({"name": name, keyword: 0.1})
     assert learning_rate == 0.1
-    params = {"w": jnp.ones(3)}
-    updates, state = tx.update({"w": jnp.full(3, 0.5)}, tx.init(params), params)
-    updates, _ = tx.update({"w": jnp.full(3, 0.5)}, state, params)  # the second: ADOPT's first is 0
+    params = {"w": jnp.ones((3, 2))}  # a matrix: torch.Muon takes nothing else
+    updates, state = tx.update({"w": jnp.full((3, 2), 0.5)}, tx.init(params), params)
+    updates, _ = tx.update({"w": jnp.full((3, 2), 0.5)}, state, params)  # the second: ADOPT's first is 0
     assert np.all(np.asarray(updates["w"]) < 0)  # a descent step
 
 

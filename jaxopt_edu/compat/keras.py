@@ -49,7 +49,10 @@ Nadam      Dozat's schedule μ_t = β1(1 − ½·0.96^t),         torch: 0.96^(0
            before 1 − β is taken
 =========  ===============================================  ==============================================
 
-All eight share Keras' base-class features: `clipnorm` clips each leaf (each
+The newer optimizers (Lion, Lamb, Adafactor, Ftrl, Muon, ScheduleFreeAdamW)
+live in compat/keras_modern.py, LossScaleOptimizer in compat/keras_loss_scale.py,
+and Keras' learning-rate schedules in compat/keras_schedules.py; this module
+re-exports them all. Every optimizer shares Keras' base-class features: `clipnorm` clips each leaf (each
 Keras variable) to norm c, g·c/max(‖g‖, c) (torch and optax have only the
 global clip); `weight_decay` is decoupled and applied *before* the step with
 that step's η, for every optimizer (SGD and Adam included).
@@ -80,6 +83,7 @@ import inspect
 import warnings
 from typing import Any, Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -95,7 +99,15 @@ from jaxopt_edu.compat.keras_rules import (
     scale_by_keras_adamax,
     scale_by_keras_amsgrad,
 )
-from jaxopt_edu.compat.keras_schedules import inverse_time_decay
+from jaxopt_edu.compat.keras_schedules import (
+    CosineDecay,
+    CosineDecayRestarts,
+    ExponentialDecay,
+    InverseTimeDecay,
+    PiecewiseConstantDecay,
+    PolynomialDecay,
+    inverse_time_decay,
+)
 from jaxopt_edu.transforms.adagrad import scale_by_adadelta, scale_by_adagrad
 from jaxopt_edu.transforms.adam import scale_by_nadam
 from jaxopt_edu.transforms.clipping import clip, clip_by_global_norm, clip_by_norm
@@ -117,6 +129,12 @@ __all__ = [
     "Adamax",
     "Nadam",
     "inverse_time_decay",
+    "CosineDecay",
+    "CosineDecayRestarts",
+    "ExponentialDecay",
+    "InverseTimeDecay",
+    "PiecewiseConstantDecay",
+    "PolynomialDecay",
     "finalize_variable_values",
     "ModelAverageState",
     "LearningRateWeightDecayState",
@@ -125,13 +143,16 @@ __all__ = [
 def finalize_variable_values(params: Params, state: OptState) -> Params:
     """Keras' `optimizer.finalize_variable_values`: the EMA of the params if `use_ema`.
 
-    Returns `state.average` for an optimizer built with `use_ema=True`
-    (what `model.fit` writes into the model after the last epoch), and
-    `params` unchanged otherwise.
+    Returns the average of an optimizer built with `use_ema=True` (what
+    `model.fit` writes into the model after the last epoch), wherever it
+    sits in the state (e.g. inside a `LossScaleOptimizer`'s), and `params`
+    unchanged otherwise.
     """
-    if isinstance(state, ModelAverageState):
-        check_same_structure(params, state.average, "params", "state.average")
-        return state.average
+    is_average = lambda node: isinstance(node, ModelAverageState)  # noqa: E731
+    averages = [node for node in jax.tree.leaves(state, is_leaf=is_average) if is_average(node)]
+    if averages:
+        check_same_structure(params, averages[0].average, "params", "state.average")
+        return averages[0].average
     return params
 
 
@@ -481,3 +502,17 @@ def Nadam(learning_rate=_KerasDefault(0.001), beta_1=0.9, beta_2=0.999, epsilon=
         base.decayed_weights(),
         scale_by_learning_rate(base.learning_rate),
     ))
+
+
+# ---- re-exported: Keras 3's newer optimizers and LossScaleOptimizer (their own modules) ----
+# Imported last: keras_modern builds on `_Base` above. (jaxopt_edu/__init__ imports this module
+# before any other compat module, so this order holds however keras_modern is reached.)
+from jaxopt_edu.compat.keras_modern import (  # noqa: E402
+    Adafactor, Ftrl, Lamb, Lion, Muon, ScheduleFreeAdamW, leaf_paths,
+)
+from jaxopt_edu.compat.keras_loss_scale import LossScaleOptimizer, LossScaleState, scale_loss  # noqa: E402
+
+__all__ += [
+    "Lion", "Lamb", "Adafactor", "Ftrl", "Muon", "ScheduleFreeAdamW", "leaf_paths",
+    "LossScaleOptimizer", "LossScaleState", "scale_loss",
+]

@@ -8,6 +8,11 @@ every optimizer, each a small primitive of its own.
     scale_by_keras_adamax            m_t / ((1 − β1^t) · (u_t + ε)), u = max(β2u, |g|)  scale_by_adamax: ε in the max
     add_learning_rate_weight_decay   u − η_t · λ · θ                                  add_decayed_weights (no η)
     keras_model_average              use_ema: θ̄ ← β·θ̄ + (1 − β)·θ after each step    averaging (torch's EMA)
+    keras_weight_decay_before        θ̃ = θ − η_t·λ·θ, then the step at θ̃             add_decayed_weights (no η)
+    scale_by_keras_adafactor         α_t · û_t, α_t = max(ε2, RMS(θ)) · min(η, t^−½),  scale_by_factored_rms:
+                                     ν factored over the *last* two axes             two largest axes, ≥ 128
+    keras_ftrl                       θ ← (clip(z, ±λ1) − z) / (√n/η + 2λ2 + β/η)      (none in optax)
+    scale_by_keras_muon              NS(g + μ·m), m ← μ·m + g (no 1 − μ, no debias)   scale_by_muon: debiased EMA
 
 with α_t = sqrt(1 − β2^t) / (1 − β1^t), computed first as a scalar as Keras
 does. Adding ε to the un-debiased sqrt(ν) is, in debiased terms, an ε of
@@ -15,12 +20,19 @@ does. Adding ε to the un-debiased sqrt(ν) is, in debiased terms, an ε of
 math in the order the code computes it.
 """
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
-from jaxopt_edu.base import GradientTransformation, OptState, Params, ScalarOrSchedule
+from jaxopt_edu.base import (
+    GradientTransformation,
+    OptState,
+    Params,
+    ScalarOrSchedule,
+    check_transformation,
+    update_with_extra_args,
+)
 from jaxopt_edu.numerics import as_compute, map_leaves, safe_increment, zero_count
 from jaxopt_edu.transforms.adam import (
     ScaleByAdamaxState,
@@ -31,8 +43,9 @@ from jaxopt_edu.transforms.adam import (
     init_amsgrad_state,
 )
 from jaxopt_edu.transforms.moments import adam_moments, bias_correction_factor, moving_average
+from jaxopt_edu.transforms.orthogonalize import MUON_NS_COEFFS, check_ns_coeffs, orthogonalize_via_newton_schulz
 from jaxopt_edu.tree_utils import check_matching_leaves, tree_zeros_like
-from jaxopt_edu.validation import check_non_negative
+from jaxopt_edu.validation import check_beta, check_in_range, check_non_negative
 
 
 def scale_by_keras_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-7) -> GradientTransformation:
@@ -209,6 +222,257 @@ def keras_model_average(
     return GradientTransformation(init, update)
 
 
+def _rate(learning_rate: ScalarOrSchedule, count: jax.Array) -> jax.Array:
+    """η at `count` (a schedule is called with it), as a float32 scalar."""
+    rate = learning_rate(count) if callable(learning_rate) else learning_rate
+    return jnp.asarray(rate, jnp.float32)
+
+
+class WeightDecayBeforeState(NamedTuple):
+    count: jax.Array  # updates already applied (int32), for a scheduled η
+    inner_state: OptState
+
+
+def keras_weight_decay_before(
+    inner: GradientTransformation, weight_decay: float, learning_rate: ScalarOrSchedule
+) -> GradientTransformation:
+    """Keras' weight decay for a step that reads the params: decay first, then step there.
+
+        θ̃  = θ − η_t · λ · θ                     (Keras' `_apply_weight_decay`, in θ's dtype)
+        u', s = inner(g, s, θ̃)                   (the step sees the decayed θ̃)
+        u  = (θ̃ − θ) + u'
+
+    Keras assigns the decayed value to the variable before `update_step`, so
+    a step that reads the variable (Lamb's ‖θ‖, Adafactor's RMS(θ), Ftrl,
+    ScheduleFreeAdamW's y) reads θ̃. Where the step ignores θ this equals
+    `add_decayed_weights(λ)` before `scale_by_learning_rate(η)`.
+    """
+    check_transformation(inner, "inner")
+    check_non_negative("weight_decay", weight_decay)
+    check_non_negative("learning_rate", learning_rate)
+
+    def init(params):
+        return WeightDecayBeforeState(count=zero_count(), inner_state=inner.init(params))
+
+    def update(updates, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError("weight_decay needs the params: call tx.update(grads, state, params).")
+        check_matching_leaves(updates, params, "updates", "params")
+        factor = _rate(learning_rate, state.count) * weight_decay
+
+        def decayed(p):
+            p = jnp.asarray(p)
+            return (p - p * factor.astype(p.dtype)).astype(p.dtype)
+
+        decayed_params = jax.tree.map(decayed, params)
+        inner_updates, inner_state = update_with_extra_args(
+            inner, updates, state.inner_state, decayed_params, extra_args
+        )
+
+        def leaf(u, p, q):
+            wide = as_compute(u)
+            return (as_compute(q) - as_compute(p) + wide).astype(u.dtype)
+
+        new_updates = jax.tree.map(leaf, inner_updates, params, decayed_params)
+        return new_updates, WeightDecayBeforeState(count=safe_increment(state.count), inner_state=inner_state)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByKerasAdafactorState(NamedTuple):
+    count: jax.Array  # updates already applied (int32)
+    r: Params  # row means of g² + ε1 (≥ 2-D leaves: shape[:-1]; a 0-d placeholder otherwise)
+    c: Params  # column means (≥ 2-D leaves: shape[:-2] + shape[-1:]; a 0-d placeholder otherwise)
+    v: Params  # the full second moment (< 2-D leaves; a 0-d placeholder otherwise)
+
+
+def scale_by_keras_adafactor(
+    learning_rate: ScalarOrSchedule = 0.001,
+    beta_2_decay: float = -0.8,
+    epsilon_1: float = 1e-30,
+    epsilon_2: float = 1e-3,
+    clip_threshold: float = 1.0,
+) -> GradientTransformation:
+    """keras.optimizers.Adafactor's step, η included (negate it to descend):
+
+        t    = count + 1,   ρ_t = min(η_t, 1/√t),   α_t = max(ε2, RMS(θ)) · ρ_t
+        G    = g² + ε1,      β̂_t = 1 − t^(β_2_decay)
+        ≥ 2-D leaf (the *last* two axes factored, whatever their sizes):
+            r ← β̂_t·r + (1 − β̂_t)·mean_{−1}(G);   c ← β̂_t·c + (1 − β̂_t)·mean_{−2}(G)
+            v = (r / mean_{−1}(r))[..., :, None] · c[..., None, :]
+        other leaves:  v ← β̂_t·v + (1 − β̂_t)·G
+        û = g/√v / max(1, RMS(g/√v) / d);   u = α_t · û
+
+    with d = `clip_threshold`, RMS(x) = sqrt(mean(x²)) over the whole leaf.
+    Differs from `scale_by_factored_rms` (optax's Adafactor): Keras factors
+    every ≥ 2-D leaf over its last two axes (optax: the two largest, only
+    when the smaller is ≥ 128), and η enters only through ρ_t = min(η, 1/√t).
+    Keras' `relative_step` takes min(η, 1/√t) once more, which changes
+    nothing: it has no effect in Keras 3 and has none here.
+    """
+    check_non_negative("learning_rate", learning_rate)
+    check_non_negative("epsilon_1", epsilon_1)
+    check_non_negative("epsilon_2", epsilon_2)
+    check_in_range("clip_threshold", clip_threshold, 0.0, float("inf"), low_inclusive=False)
+
+    def init(params):
+        def leaf(p):
+            p = jnp.asarray(p)
+            placeholder = jnp.zeros([], p.dtype)
+            if p.ndim < 2:
+                return placeholder, placeholder, jnp.zeros_like(p)
+            r = jnp.zeros(p.shape[:-1], p.dtype)
+            c = jnp.zeros(p.shape[:-2] + p.shape[-1:], p.dtype)
+            return r, c, placeholder
+
+        r, c, v = map_leaves(leaf, params, num_outputs=3)
+        return ScaleByKerasAdafactorState(count=zero_count(), r=r, c=c, v=v)
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("scale_by_keras_adafactor needs the params: call tx.update(grads, state, params).")
+        check_matching_leaves(updates, params, "updates", "params")
+        count = safe_increment(state.count)
+        t = count.astype(jnp.float32)
+        rho = jnp.minimum(_rate(learning_rate, state.count), 1.0 / jnp.sqrt(t))
+        beta = 1.0 - t**beta_2_decay
+
+        def rms(x):
+            return jnp.sqrt(jnp.mean(x * x))
+
+        def leaf(g, p, r, c, v):
+            g32, p32 = as_compute(g), as_compute(p)
+            alpha = jnp.maximum(epsilon_2, rms(p32)) * rho
+            G = g32 * g32 + epsilon_1
+            if g32.ndim >= 2:
+                r32 = beta * as_compute(r) + (1 - beta) * jnp.mean(G, axis=-1)
+                c32 = beta * as_compute(c) + (1 - beta) * jnp.mean(G, axis=-2)
+                v32 = (r32 / jnp.mean(r32, axis=-1, keepdims=True))[..., :, None] * c32[..., None, :]
+                r, c = r32.astype(r.dtype), c32.astype(c.dtype)
+            else:
+                v32 = beta * as_compute(v) + (1 - beta) * G
+                v = v32.astype(v.dtype)
+            u32 = g32 / jnp.sqrt(v32)
+            u32 = u32 / jnp.maximum(1.0, rms(u32) / clip_threshold)
+            return (alpha * u32).astype(g.dtype), r, c, v
+
+        new_updates, r, c, v = map_leaves(leaf, updates, params, state.r, state.c, state.v, num_outputs=4)
+        return new_updates, ScaleByKerasAdafactorState(count=count, r=r, c=c, v=v)
+
+    return GradientTransformation(init, update)
+
+
+class KerasFtrlState(NamedTuple):
+    count: jax.Array  # updates already applied (int32), for a scheduled η
+    accumulator: Params  # n, the sum of g² (from initial_accumulator_value)
+    linear: Params  # z
+
+
+def keras_ftrl(
+    learning_rate: ScalarOrSchedule = 0.001,
+    learning_rate_power: float = -0.5,
+    initial_accumulator_value: float = 0.1,
+    l1_regularization_strength: float = 0.0,
+    l2_regularization_strength: float = 0.0,
+    l2_shrinkage_regularization_strength: float = 0.0,
+    beta: float = 0.0,
+) -> GradientTransformation:
+    """keras.optimizers.Ftrl (McMahan et al. 2013), as the update θ_new − θ:
+
+        p = −learning_rate_power,   λ2' = λ2 + β/(2η)
+        ĝ = g + 2·λs·θ                               (shrinkage)
+        n' = n + g²
+        z ← z + ĝ − (n'^p − n^p)/η · θ
+        q = n'^p/η + 2·λ2'
+        θ_new = (clip(z, −λ1, λ1) − z) / q;   n ← n'
+
+    with λ1, λ2, λs the l1, l2 and l2-shrinkage strengths. The new θ is a
+    function of (z, n) alone: a coordinate with |z| ≤ λ1 is exactly 0. (No
+    optax namesake.)
+    """
+    check_non_negative("learning_rate", learning_rate)
+    check_in_range("learning_rate_power", learning_rate_power, high=0.0)
+    check_non_negative("initial_accumulator_value", initial_accumulator_value)
+    check_non_negative("l1_regularization_strength", l1_regularization_strength)
+    check_non_negative("l2_regularization_strength", l2_regularization_strength)
+    check_non_negative("l2_shrinkage_regularization_strength", l2_shrinkage_regularization_strength)
+    power = -learning_rate_power
+
+    def init(params):
+        return KerasFtrlState(
+            count=zero_count(),
+            accumulator=jax.tree.map(lambda p: jnp.full_like(p, initial_accumulator_value), params),
+            linear=tree_zeros_like(params),
+        )
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("keras_ftrl needs the params: call tx.update(grads, state, params).")
+        check_matching_leaves(updates, state.linear, "updates", "state.linear")
+        rate = _rate(learning_rate, state.count)
+        l2 = l2_regularization_strength + beta / (2.0 * rate)
+
+        def leaf(g, p, n, z):
+            g32, p32, n32, z32 = as_compute(g), as_compute(p), as_compute(n), as_compute(z)
+            g_hat = g32 + 2 * l2_shrinkage_regularization_strength * p32
+            n_new = n32 + g32 * g32
+            z32 = z32 + (g_hat - (n_new**power - n32**power) / rate * p32)
+            q = n_new**power / rate + 2 * l2
+            z_clipped = jnp.clip(z32, -l1_regularization_strength, l1_regularization_strength)
+            p_new = (z_clipped - z32) / q
+            return (p_new - p32).astype(g.dtype), n_new.astype(n.dtype), z32.astype(z.dtype)
+
+        new_updates, accumulator, linear = map_leaves(
+            leaf, updates, params, state.accumulator, state.linear, num_outputs=3
+        )
+        return new_updates, KerasFtrlState(count=safe_increment(state.count), accumulator=accumulator, linear=linear)
+
+    return GradientTransformation(init, update)
+
+
+class ScaleByKerasMuonState(NamedTuple):
+    momentum: Params  # m, the undamped sum m ← μ·m + g
+
+
+def scale_by_keras_muon(
+    momentum: float = 0.95,
+    nesterov: bool = True,
+    ns_coeffs: Any = MUON_NS_COEFFS,
+    ns_steps: int = 5,
+) -> GradientTransformation:
+    """keras.optimizers.Muon's step for a matrix: Newton–Schulz of an *undamped* momentum.
+
+        m ← μ·m + g
+        d = g + μ·m   (nesterov)   or   d = m
+        u = NS(d)     (`orthogonalize_via_newton_schulz`, ε = 1e-7 on ‖d‖_F)
+
+    Differs from `scale_by_muon` (optax.contrib): m is not damped by 1 − μ
+    nor debiased; NS normalises d by its norm first, so only the direction
+    of d matters and the two differ in the weight of recent gradients.
+    """
+    check_beta("momentum", momentum)
+    coeffs = check_ns_coeffs(ns_coeffs, ns_steps)
+
+    def init(params):
+        return ScaleByKerasMuonState(momentum=tree_zeros_like(params))
+
+    def update(updates, state, params=None):
+        del params
+        check_matching_leaves(updates, state.momentum, "updates", "state.momentum")
+
+        def leaf(g, m):
+            g32 = as_compute(g)
+            m32 = momentum * as_compute(m) + g32
+            d = g32 + momentum * m32 if nesterov else m32
+            u32 = orthogonalize_via_newton_schulz(d, coeffs, ns_steps, "frobenius", 1e-7)
+            return u32.astype(g.dtype), m32.astype(m.dtype)
+
+        new_updates, m = map_leaves(leaf, updates, state.momentum, num_outputs=2)
+        return new_updates, ScaleByKerasMuonState(momentum=m)
+
+    return GradientTransformation(init, update)
+
+
 __all__ = [
     "scale_by_keras_adam",
     "scale_by_keras_amsgrad",
@@ -217,4 +481,12 @@ __all__ = [
     "LearningRateWeightDecayState",
     "keras_model_average",
     "ModelAverageState",
+    "keras_weight_decay_before",
+    "WeightDecayBeforeState",
+    "scale_by_keras_adafactor",
+    "ScaleByKerasAdafactorState",
+    "keras_ftrl",
+    "KerasFtrlState",
+    "scale_by_keras_muon",
+    "ScaleByKerasMuonState",
 ]

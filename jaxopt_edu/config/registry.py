@@ -34,14 +34,19 @@ import jaxopt_edu as jo
 from jaxopt_edu import transforms
 from jaxopt_edu.config.errors import ConfigError, unknown_name_text
 
-TORCH_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Adamax", "NAdam", "RAdam")
-TORCH_SCHEDULES = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SWALR")
-KERAS_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Adamax", "Nadam")
-KERAS_SCHEDULES = ("inverse_time_decay",)
+TORCH_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Adamax", "NAdam", "RAdam",
+                    "ASGD", "Adafactor", "Rprop", "Muon", "SparseAdam")
+TORCH_SCHEDULES = ("StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR", "SWALR",
+                   "ConstantLR", "PolynomialLR", "CosineAnnealingWarmRestarts", "CyclicLR")
+KERAS_OPTIMIZERS = ("SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "RMSprop", "Adamax", "Nadam",
+                    "Lion", "Lamb", "Adafactor", "Ftrl", "Muon", "ScheduleFreeAdamW")
+KERAS_SCHEDULES = ("inverse_time_decay", "CosineDecay", "CosineDecayRestarts", "ExponentialDecay", "InverseTimeDecay",
+                   "PiecewiseConstantDecay", "PolynomialDecay")
 # Public names that a config cannot build, and why (the registry test checks that nothing else is missing).
 NOT_REGISTERED = {
     "transforms.apply_if_finite": "wraps another transformation",
     "transforms.accumulate_gradients": "wraps another transformation",
+    "transforms.flatten": "wraps another transformation",
     "schedules.per_epoch": "wraps another schedule; a config says `per: epoch` instead",
     "torch.OneCycleMomentum": "a momentum schedule, not a learning rate",
     "keras.finalize_variable_values": "not a factory: applied to trained params",
@@ -49,6 +54,20 @@ NOT_REGISTERED = {
     "transforms.schedule_free_eval_params": "not a factory: reads the params to evaluate from a state",
     "transforms.orthogonalize_via_newton_schulz": "not a factory: a function of one matrix",
     "transforms.newton_schulz_step": "not a factory: a function of one matrix",
+    "transforms.lookahead": "wraps another transformation",
+    "transforms.reduce_on_plateau": "its update needs value= (the loss), which a config's training step does not pass",
+    "transforms.skip_not_finite": "not a factory: a should-skip function for accumulate_gradients",
+    "transforms.skip_large_updates": "not a factory: a should-skip function for accumulate_gradients",
+    "torch.LambdaLR": "takes a function (lr_lambda), which a config cannot give",
+    "torch.MultiplicativeLR": "takes a function (lr_lambda), which a config cannot give",
+    "torch.CyclicMomentum": "a momentum schedule, not a learning rate",
+    "torch.SequentialLR": "takes built jo.torch schedules",
+    "torch.ChainedScheduler": "takes built jo.torch schedules",
+    "torch.ReduceLROnPlateau": "an init/step pair driven by a metric: the config key training.reduce_lr_on_plateau",
+    "torch.LBFGS": "needs the loss: a step(closure, params, state) pair, not a gradient transformation",
+    "keras.LossScaleOptimizer": "wraps another transformation",
+    "keras.leaf_paths": "not a factory: a function of params",
+    "keras.scale_loss": "not a factory: multiplies a loss by a state's loss scale",
 }
 
 # Keywords that take the learning rate, in order of preference.
