@@ -67,12 +67,22 @@ def train_command(args: argparse.Namespace) -> int:
     from jaxopt_edu.config import load_config
     from jaxopt_edu.runs import load_data, train
 
+    from jaxopt_edu.runs.distributed import initialize_processes
+
     config = load_config(args.config, args.settings)
     out = Path(args.out) if args.out else DEFAULT_RUNS_DIR / config["name"]
+    several = initialize_processes(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
     splits = load_data(config, args.data_dir)
     result = train(config, splits, out_dir=out)
-    _print_summary(config, result, out)
+    if not several or result.metrics["processes"] == 1 or _is_process_zero():
+        _print_summary(config, result, out)
     return 0
+
+
+def _is_process_zero() -> bool:
+    import jax
+
+    return jax.process_index() == 0
 
 
 def compare_command(args: argparse.Namespace) -> int:
@@ -151,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model as a YAML config says; writes metrics.json and plots")
     _add_config_arguments(train, "runs/<config name>")
+    cluster = train.add_argument_group("several processes (docs/scaling.md); default: the cluster launcher's "
+                                       "environment, else one process")
+    cluster.add_argument("--coordinator", default=None, metavar="HOST:PORT", help="process 0's address")
+    cluster.add_argument("--num-processes", type=int, default=None, metavar="N")
+    cluster.add_argument("--process-id", type=int, default=None, metavar="I", help="this process, in [0, N)")
+    cluster.add_argument("--heartbeat-timeout", type=int, default=30, metavar="SECONDS",
+                         help="exit with an error when another process is silent this long (default: 30)")
     train.set_defaults(handler=train_command)
 
     compare = commands.add_parser("compare", help="run a config's optimizer variants on the same data and "

@@ -85,8 +85,13 @@ def _uses_axis(entries: list, axis: str) -> bool:
     return False
 
 
-def _shard_over(sharding: NamedSharding, shape: tuple, axis: str, min_leaf_size: int) -> NamedSharding:
-    """`sharding` with `axis` added on the first free dimension that its size divides (ZeRO-1)."""
+def add_axis_on_free_dimension(sharding: NamedSharding, shape: tuple, axis: str,
+                               min_leaf_size: int = 0) -> NamedSharding:
+    """`sharding` with `axis` added on the first free dimension that its size divides (ZeRO-1, FSDP).
+
+    Unchanged when the leaf has fewer than `min_leaf_size` elements, already
+    uses `axis`, or has no free dimension that the axis size divides.
+    """
     size = 1
     for dimension in shape:
         size *= dimension
@@ -146,7 +151,7 @@ def state_shardings(
         mirrored = _mirrored_param(tuple(path), shape, params_by_path) if shape else None
         sharding = replicated if mirrored is None else mirrored
         if shard_state_over is not None and shape:
-            sharding = _shard_over(sharding, shape, shard_state_over, min_leaf_size)
+            sharding = add_axis_on_free_dimension(sharding, shape, shard_state_over, min_leaf_size)
         return sharding
 
     return jax.tree_util.tree_map_with_path(sharding_for, state_shapes)
@@ -176,4 +181,4 @@ def state_bytes_per_device(state: OptState) -> int:
     return max(per_device.values(), default=0)
 
 
-__all__ = ["state_shardings", "init_sharded", "state_bytes_per_device"]
+__all__ = ["state_shardings", "init_sharded", "state_bytes_per_device", "add_axis_on_free_dimension"]

@@ -210,3 +210,17 @@ def test_progress_bar_shows_epochs_and_losses(capsys):
     assert "2/2" in shown and "loss" in shown and "val_acc" in shown
     fit(MODEL, TX, SPLITS, epochs=1, **ARGS)
     assert capsys.readouterr().err == ""
+
+
+def test_a_schedule_free_run_is_evaluated_at_its_average_x_not_at_y():
+    tx = jo.schedule_free_adamw(3e-3)
+    result = fit(MODEL, tx, SPLITS, epochs=1, **PLAIN_ARGS)
+    x = jo.schedule_free_eval_params(result.state.opt_state, result.state.params)
+    from jaxopt_edu.training import make_evaluate
+
+    at_x = make_evaluate(MODEL)({"params": x}, SPLITS.validation.images, SPLITS.validation.labels)
+    at_y = make_evaluate(MODEL)({"params": result.state.params}, SPLITS.validation.images, SPLITS.validation.labels)
+    assert result.history[-1]["validation_loss"] == pytest.approx(at_x.loss, rel=1e-6)
+    assert result.validation_loss == pytest.approx(at_x.loss, rel=1e-6)
+    assert at_x.loss != pytest.approx(at_y.loss, rel=1e-4)  # the two points differ: the test can fail
+    assert result.metrics["final"]["model"] == "schedule_free"

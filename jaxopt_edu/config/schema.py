@@ -17,9 +17,15 @@
       eval_batch_size: 1000
       checkpoint_every: 10          # null: only after the last epoch
       early_stopping: null          # or {patience: 5, min_delta: 0.0, monitor: validation_loss}
+      reduce_lr_on_plateau: null    # or {patience: 3, factor: 0.5, ...}: torch's ReduceLROnPlateau on the
+                                    # validation loss after each epoch (runs/plateau.py; constant lr, no SWA)
       progress: true
     optimizer: {name: adam, learning_rate: 1.0e-3}   # see entries.py
     swa: null                       # or {start_epoch: 6, swa_lr: 0.05, anneal_epochs: 10, anneal_strategy: cos}
+    parallel:                       # devices (docs/scaling.md); the numbers do not depend on them
+      data: 1                       # devices on the data axis (0: all); the batch is split over them
+      shard_optimizer_state: false  # ZeRO-1: optimizer state split over the data axis
+      fsdp: false                   # params split over the data axis too
     variants:                       # for `jaxopt-edu compare`: label -> overrides (dotted keys)
       sgd: {optimizer: {name: sgd, learning_rate: 0.1}}
     sweep:                          # for `jaxopt-edu sweep`: optimizer keyword -> N values (see sweep.py)
@@ -121,6 +127,17 @@ EARLY_STOPPING = {
     "min_delta": Field("number", 0.0, minimum=0.0),
     "monitor": Field("choice", "validation_loss", choices=MONITORS),
 }
+REDUCE_LR_ON_PLATEAU = {  # jo.torch.ReduceLROnPlateau's keywords and defaults (value ranges: when built)
+    "monitor": Field("choice", "validation_loss", choices=MONITORS),
+    "mode": Field("choice", "min", choices=("min", "max")),
+    "factor": Field("number", 0.1, minimum=0.0),
+    "patience": Field("int", 10, minimum=0),
+    "threshold": Field("number", 1e-4, minimum=0.0),
+    "threshold_mode": Field("choice", "rel", choices=("rel", "abs")),
+    "cooldown": Field("int", 0, minimum=0),
+    "min_lr": Field("number", 0.0, minimum=0.0),
+    "eps": Field("number", 1e-8, minimum=0.0),
+}
 DATA = {
     "name": Field("choice", REQUIRED, choices=DATASETS),
     "validation": Field("validation", "default"),
@@ -135,7 +152,13 @@ TRAINING = {
     "eval_batch_size": Field("int", 1000, minimum=1),
     "checkpoint_every": Field("int", 10, minimum=1, nullable=True),
     "early_stopping": Field("section", None, nullable=True, fields=EARLY_STOPPING),
+    "reduce_lr_on_plateau": Field("section", None, nullable=True, fields=REDUCE_LR_ON_PLATEAU),
     "progress": Field("bool", True),
+}
+PARALLEL = {  # training/parallel.py: a mesh with one "data" axis
+    "data": Field("int", 1, minimum=0),  # devices on the data axis; 0: every device
+    "shard_optimizer_state": Field("bool", False),  # ZeRO-1
+    "fsdp": Field("bool", False),  # params sharded over the data axis too
 }
 SWA = {
     "start_epoch": Field("int", REQUIRED, minimum=1),
@@ -153,6 +176,7 @@ TOP = {
     "training": Field("section", REQUIRED, fields=TRAINING),
     "optimizer": Field("optimizer", REQUIRED),
     "swa": Field("section", None, nullable=True, fields=SWA),
+    "parallel": Field("section", {"data": 1, "shard_optimizer_state": False, "fsdp": False}, fields=PARALLEL),
     "variants": Field("variants", None, nullable=True),
     "sweep": Field("sweep", None, nullable=True),
 }
@@ -250,7 +274,19 @@ def validate(raw: Any) -> dict:
     config = {name: _entry(name, raw) for name in TOP if name not in ("variants", "sweep")}
     config["variants"] = _check_variants(raw)
     config["sweep"] = check_sweep(raw.get("sweep"), config["optimizer"])
+    _check_plateau(config)
     return config
+
+
+def _check_plateau(config: dict) -> None:
+    """training.reduce_lr_on_plateau sets the lr each epoch: not with SWA's lr nor in a sweep."""
+    if config["training"]["reduce_lr_on_plateau"] is None:
+        return
+    for other in ("swa", "sweep"):
+        if config[other] is not None:
+            raise ConfigError("training.reduce_lr_on_plateau", f"cannot be combined with {other}: "
+                              + ("SWA sets the learning rate itself" if other == "swa"
+                                 else "a sweep trains without per-epoch learning-rate rules"))
 
 
 def variant_configs(config: dict, only: Optional[Sequence[str]] = None) -> dict:

@@ -8,6 +8,7 @@
 optimizer.py  an optimizer or schedule entry built: each factory called once, errors as ConfigError
 build.py      data, model and optimizer of a run; `check_by_building` for `jaxopt-edu check`
 train.py      `train`: one config, one `fit`
+plateau.py    `training.reduce_lr_on_plateau`: the injected optimizer and torch's ReduceLROnPlateau rule for `fit`
 compare.py    `run_comparison`: a config's variants on the same data and initial weights
 sweep.py      `run_config_sweep`: a config's `sweep:` section, N settings in one compiled run
 

@@ -105,6 +105,10 @@ def build_training_optimizer(config: dict, steps: int) -> Optimizer:
     with SWA, the learning rate continued by torch's SWALR anneal from `swa.start_epoch`."""
     from jaxopt_edu.training.swa import swa_learning_rate
 
+    if config["training"].get("reduce_lr_on_plateau") is not None:  # the lr is set each epoch: injected
+        from jaxopt_edu.runs.plateau import plateau_optimizer
+
+        return plateau_optimizer(config)
     swa = config.get("swa")
     adjust = None
     if swa is not None:

@@ -10,7 +10,9 @@ checkpoints (a rerun with the same config continues from them).
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from jaxopt_edu.config.errors import ConfigError
 from jaxopt_edu.runs.build import RunParts, build_run, steps_per_epoch
+from jaxopt_edu.runs.plateau import plateau_rule
 
 
 def run_config(config: dict) -> dict:
@@ -19,6 +21,26 @@ def run_config(config: dict) -> dict:
     training = {k: v for k, v in config["training"].items() if k not in ("epochs", "progress", "checkpoint_every")}
     return {"seed": config["seed"], "data": config["data"], "model": config["model"],
             "training": training, "optimizer": config["optimizer"], "swa": config["swa"]}
+
+
+def parallel_of(config: dict) -> Optional[dict]:
+    """The `parallel` section as fit's argument: None for one device (the default). Checked
+    against the devices JAX sees and the batch size here, so a bad one is a ConfigError."""
+    from jaxopt_edu.training.parallel import Parallel, check_batch_size, make_mesh
+
+    parallel = config.get("parallel") or {}
+    one_device = parallel.get("data", 1) == 1 and not parallel.get("shard_optimizer_state") and not parallel.get("fsdp")
+    if one_device:
+        return None
+    try:
+        mesh = make_mesh(Parallel(**parallel))
+    except ValueError as error:
+        raise ConfigError("parallel.data", str(error)) from None
+    try:
+        check_batch_size(mesh, config["training"]["batch_size"])
+    except ValueError as error:
+        raise ConfigError("training.batch_size", str(error)) from None
+    return dict(parallel)
 
 
 def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None, progress: Optional[bool] = None,
@@ -46,4 +68,6 @@ def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None,
         eval_batch_size=training["eval_batch_size"],
         progress=training["progress"] if progress is None else progress,
         run_config=run_config(config),
+        parallel=parallel_of(config),
+        learning_rate_rule=plateau_rule(config),
     )

@@ -15,6 +15,7 @@ Pieces, one file each:
     resume.py          the run's signature, checked against a checkpoint's; restoring the latest one
     early_stopping.py  EarlyStopping(patience, min_delta, monitor)
     swa.py             SWA(start_epoch), with_swa, swa_learning_rate
+    learning_rate_rule.py  LearningRateRule: an lr set each epoch from a metric (ReduceLROnPlateau)
     metrics.py         epoch records, metrics.json's content, write_json_atomic
     final.py           the final model (SWA average + update_bn, or the last weights), evaluated
     loop.py            fit -> FitResult
@@ -24,6 +25,7 @@ from jaxopt_edu.training.checkpoint import CHECKPOINT_DIR, CheckpointMismatchErr
 from jaxopt_edu.training.early_stopping import EarlyStopping
 from jaxopt_edu.training.epoch import make_train_epoch
 from jaxopt_edu.training.evaluate import Evaluation, make_evaluate
+from jaxopt_edu.training.learning_rate_rule import LearningRateRule
 from jaxopt_edu.training.losses import correct_predictions, softmax_cross_entropy
 from jaxopt_edu.training.loop import FitResult, fit
 from jaxopt_edu.training.metrics import METRICS_FILE, read_json, write_json_atomic
@@ -40,6 +42,7 @@ __all__ = [
     "EarlyStopping",
     "Evaluation",
     "FitResult",
+    "LearningRateRule",
     "SWA",
     "TrainState",
     "correct_predictions",

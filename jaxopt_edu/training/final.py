@@ -1,6 +1,7 @@
 """The final model of a run, and its evaluation on the validation and test splits.
 
     final model = θ̄, the SWA average      with SWA, once at least one epoch is averaged
+                = x, the average a schedule-free optimizer evaluates at (jo.schedule_free_eval_params)
                 = θ, the last weights     otherwise
 
 With `SWA(update_bn=True)` and a BatchNorm model, θ̄'s BatchNorm statistics
@@ -10,14 +11,34 @@ training set in `batch_size` batches, in order, the remainder dropped.
 
 from typing import Any, Callable, Optional
 
+import jax
+
 from jaxopt_edu.averaging import averaged_params, num_averaged
 from jaxopt_edu.models.batchnorm import has_batch_stats, update_bn
 from jaxopt_edu.training.state import TrainState
+from jaxopt_edu.transforms.schedule_free_averaging import ScheduleFreeState, schedule_free_eval_params
+
+
+def holds_schedule_free(opt_state: Any) -> bool:
+    """Whether the optimizer state holds a schedule-free state (its params are y, not the x to evaluate)."""
+    is_schedule_free = lambda node: isinstance(node, ScheduleFreeState)  # noqa: E731
+    return any(is_schedule_free(node) for node in jax.tree.leaves(opt_state, is_leaf=is_schedule_free))
+
+
+def evaluation_variables(state: TrainState) -> dict:
+    """The variables to evaluate the model at: for a schedule-free optimizer the average
+    x = (y − (1 − β) z) / β (`jo.schedule_free_eval_params`), else the last weights."""
+    if holds_schedule_free(state.opt_state):
+        return {"params": schedule_free_eval_params(state.opt_state, state.params), **state.model_state}
+    return state.variables
 
 
 def final_variables(model: Any, state: TrainState, swa: Any, train_images: Any, batch_size: int) -> tuple:
-    """(variables, which): the SWA average's ("swa") or the last weights' ("last")."""
+    """(variables, which): the SWA average's ("swa"), the schedule-free average's ("schedule_free")
+    or the last weights' ("last")."""
     if swa is None or int(num_averaged(state.opt_state)) == 0:
+        if holds_schedule_free(state.opt_state):
+            return evaluation_variables(state), "schedule_free"
         return state.variables, "last"
     variables = {"params": averaged_params(state.opt_state), **state.model_state}
     if swa.update_bn and has_batch_stats(variables):

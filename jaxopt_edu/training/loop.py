@@ -45,7 +45,25 @@ from jaxopt_edu.training import early_stopping as stopping
 from jaxopt_edu.training.early_stopping import EarlyStopping
 from jaxopt_edu.training.epoch import make_train_epoch
 from jaxopt_edu.training.evaluate import make_evaluate
-from jaxopt_edu.training.final import final_evaluation
+from jaxopt_edu.training.final import evaluation_variables, final_evaluation
+from jaxopt_edu.training.learning_rate_rule import (
+    LearningRateRule,
+    after_epoch,
+    checked as checked_rule,
+    learning_rate_now,
+    replay,
+)
+from jaxopt_edu.training.parallel import (
+    Parallel,
+    batch_sharding,
+    check_batch_size,
+    is_main_process,
+    make_mesh,
+    place_on_mesh,
+    placement_record,
+    replicated,
+    train_state_shardings,
+)
 from jaxopt_edu.training.metrics import (
     METRICS_FILE,
     epoch_record,
@@ -61,11 +79,6 @@ from jaxopt_edu.training.swa import SWA, with_swa
 from jaxopt_edu.validation import check_finite_number, check_positive_int
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_functions(model: Any, tx: Any, eval_batch_size: int) -> tuple:
-    return make_init(model, tx), make_train_epoch(model, tx), make_evaluate(model, eval_batch_size)
-
-
 def _jitted_functions(model: Any, tx: Any, eval_batch_size: int) -> tuple:
     """(init, train_epoch, evaluate) for this model and optimizer. The same
     (model, tx) objects get the same jitted functions, so a second `fit` (a
@@ -74,6 +87,23 @@ def _jitted_functions(model: Any, tx: Any, eval_batch_size: int) -> tuple:
         return _cached_functions(model, tx, eval_batch_size)
     except TypeError:  # an unhashable model or tx: build afresh
         return make_init(model, tx), make_train_epoch(model, tx), make_evaluate(model, eval_batch_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_functions(model: Any, tx: Any, eval_batch_size: int) -> tuple:
+    return make_init(model, tx), make_train_epoch(model, tx), make_evaluate(model, eval_batch_size)
+
+
+def _on_mesh(model: Any, tx: Any, eval_batch_size: int, parallel: Parallel, batch_size: int,
+             sample_images: Any) -> tuple:
+    """(mesh, init, train_epoch, evaluate) for a run spread over devices (`training/parallel.py`)."""
+    mesh = make_mesh(parallel)
+    check_batch_size(mesh, batch_size)
+    shapes = jax.eval_shape(make_init(model, tx), jax.random.key(0), sample_images)
+    shardings = train_state_shardings(shapes, tx, mesh, parallel)
+    return (mesh, make_init(model, tx, out_shardings=shardings),
+            make_train_epoch(model, tx, state_sharding=shardings, batch_sharding=batch_sharding(mesh)),
+            make_evaluate(model, eval_batch_size))
 
 
 class FitResult(NamedTuple):
@@ -116,9 +146,17 @@ def _checked_arguments(splits, epochs, batch_size, eval_batch_size, checkpoint_e
     return rule, swa
 
 
-def _on_device(dataset: Any) -> tuple:
-    """(images, labels) of a split placed on the device, labels as int32."""
-    return jax.device_put((np.asarray(dataset.images), np.asarray(dataset.labels, np.int32)))
+def _placed(model: Any, tx: Any, splits: Any, eval_batch_size: int, parallel: Optional[Parallel],
+            batch_size: int) -> tuple:
+    """(mesh or None, the three splits on the device(s), (init, train_epoch, evaluate))."""
+    splits_as_arrays = [(np.asarray(data.images), np.asarray(data.labels, np.int32))
+                        for data in (splits.train, splits.validation, splits.test)]
+    if parallel is None:
+        return None, [jax.device_put(arrays) for arrays in splits_as_arrays], _jitted_functions(
+            model, tx, eval_batch_size)
+    mesh, *functions = _on_mesh(model, tx, eval_batch_size, parallel, batch_size, splits.train.images[:1])
+    whole = (replicated(mesh), replicated(mesh))
+    return mesh, [place_on_mesh(arrays, whole) for arrays in splits_as_arrays], functions
 
 
 def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed: int = 0,
@@ -126,7 +164,8 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         checkpoints_to_keep: Optional[int] = 2, early_stopping: Union[None, EarlyStopping, dict] = None,
         swa: Union[None, SWA, dict] = None, learning_rate: Union[None, float, Callable[[Any], Any]] = None,
         eval_batch_size: int = 1000, progress: bool = True, plots: bool = True,
-        run_config: Optional[dict] = None) -> FitResult:
+        run_config: Optional[dict] = None, parallel: Union[None, Parallel, dict] = None,
+        learning_rate_rule: Optional[LearningRateRule] = None) -> FitResult:
     """Trains `model` with the optimizer `tx` on `splits`, resuming from OUT if it can.
 
     Args:
@@ -164,6 +203,15 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
       run_config: a JSON-able description of the run (e.g. the experiment
         config without its number of epochs); stored in the checkpoints and
         metrics.json, and a resume with a different one is refused.
+      parallel: `Parallel(data, shard_optimizer_state, fsdp)` or a dict of
+        those fields: run on a mesh of `data` devices (0: all; data
+        parallel, ZeRO-1, FSDP; see training/parallel.py). None: one
+        device. A checkpoint resumes on any number of devices.
+      learning_rate_rule: a `LearningRateRule` (training/learning_rate_rule.py),
+        e.g. jo.torch.ReduceLROnPlateau on the validation loss: after each
+        epoch's validation it sets the learning rate `tx` holds in its state
+        (`jo.inject_hyperparams`) for the next epoch; the history logs the
+        lr each epoch used.
 
     Returns:
       FitResult. Each history record holds: epoch (1-based), train_loss and
@@ -183,27 +231,33 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
     """
     rule, swa = _checked_arguments(splits, epochs, batch_size, eval_batch_size, checkpoint_every,
                                    early_stopping, swa, learning_rate)
+    parallel = _as_rule(parallel, Parallel, "parallel")
+    main_process = is_main_process()
     num_train = int(splits.train.labels.shape[0])
     first_batches = epoch_batches(seed, 0, num_train, batch_size)  # also checks batch_size <= N
     if swa is not None:
         tx = with_swa(tx, swa, steps_per_epoch=first_batches.shape[0])
 
     started = time.perf_counter()
-    train, validation, test = (_on_device(data) for data in (splits.train, splits.validation, splits.test))
-    init, train_epoch, evaluate = _jitted_functions(model, tx, eval_batch_size)
+    mesh, (train, validation, test), (init, train_epoch, evaluate) = _placed(
+        model, tx, splits, eval_batch_size, parallel, batch_size)
     state = create_train_state(model, tx, splits.train.images[:1], seed, init=init)
     signature = run_signature(model, state, batch_size, seed, splits.train, swa, rule, run_config)
+    lr_rule = checked_rule(learning_rate_rule, state.opt_state, splits.validation.labels.shape[0] > 0)
     history, stop_state = [], stopping.initial_state()
     with opened_checkpoints(out_dir, checkpoints_to_keep) as checkpoints:
         if checkpoints is not None:
             state, history, stop_state = restore_latest(checkpoints, state, history, stop_state, signature, epochs)
+        lr_rule_state = replay(lr_rule, history)
         train_epoch = train_epoch.lower(state, *train, first_batches).compile()
         for data in (validation, test):
             evaluate.compile(state.variables, *data)
         setup_seconds = time.perf_counter() - started
 
         done = len(history)
-        with tqdm(total=epochs, initial=done, unit="epoch", disable=not progress, dynamic_ncols=True) as bar:
+        placement = placement_record(mesh, state)
+        with tqdm(total=epochs, initial=done, unit="epoch", disable=not (progress and main_process),
+                  dynamic_ncols=True) as bar:
             for epoch in range(done + 1, epochs + 1):
                 if stop_state["stopped"]:
                     break
@@ -212,25 +266,27 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
                 batches = epoch_batches(seed, epoch - 1, num_train, batch_size)
                 state, batch_metrics = train_epoch(state, *train, batches)
                 # 2. evaluate, 3. record and update early stopping
-                record = epoch_record(epoch, batch_metrics, evaluate(state.variables, *validation),
-                                      learning_rate_used(learning_rate, state.step),
+                record = epoch_record(epoch, batch_metrics, evaluate(evaluation_variables(state), *validation),
+                                      learning_rate_now(lr_rule, state, learning_rate_used(learning_rate, state.step)),
                                       int(num_averaged(state.opt_state)) if swa is not None else None,
                                       epoch_start)
                 history.append(record)
                 if rule is not None:
                     stop_state = stopping.update(rule, stop_state, epoch, record[rule.monitor])
+                state, lr_rule_state = after_epoch(lr_rule, lr_rule_state, state, record)
                 bar.set_postfix_str(record_summary(record), refresh=False)
                 bar.update(1)
                 # 4. checkpoint and metrics.json
                 if checkpoints is not None:
                     if checkpoint_due(epoch, epochs, checkpoint_every, stop_state["stopped"]):
                         save_epoch(checkpoints, epoch, state, history, stop_state, signature)
-                    write_json_atomic(Path(out_dir) / METRICS_FILE,
-                                      run_metrics(history, epochs, stop_state, rule, setup_seconds, None, signature))
+                    if main_process:
+                        write_json_atomic(Path(out_dir) / METRICS_FILE, run_metrics(
+                            history, epochs, stop_state, rule, setup_seconds, None, signature, placement))
 
     variables, final = final_evaluation(model, state, swa, train[0], batch_size, evaluate, validation, test)
-    metrics = run_metrics(history, epochs, stop_state, rule, setup_seconds, final, signature)
-    if out_dir is not None:
+    metrics = run_metrics(history, epochs, stop_state, rule, setup_seconds, final, signature, placement)
+    if out_dir is not None and main_process:
         write_json_atomic(Path(out_dir) / METRICS_FILE, metrics)
         if plots:
             write_training_plots(history, out_dir)

@@ -70,8 +70,9 @@ def record_summary(record: dict) -> str:
 
 
 def run_metrics(history: list, epochs: int, stop_state: dict, early_stopping: Any, setup_seconds: float,
-                final: Optional[dict], signature: dict) -> dict:
-    """The content of metrics.json; `final` is None until the final model is evaluated."""
+                final: Optional[dict], signature: dict, placement: Optional[dict] = None) -> dict:
+    """The content of metrics.json; `final` is None until the final model is evaluated. `placement`:
+    devices, processes, mesh and optimizer_state_bytes_per_device (training/parallel.py)."""
     seconds = [row["seconds"] for row in history]
     return {
         "history": history,
@@ -85,6 +86,7 @@ def run_metrics(history: list, epochs: int, stop_state: dict, early_stopping: An
         "test_accuracy": final["test_accuracy"] if final else None,
         "final": final,
         "signature": signature,
+        **(placement or {}),
     }
 
 

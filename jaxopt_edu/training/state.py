@@ -46,9 +46,10 @@ def owned_arrays(tree: Any) -> Any:
     return strongly_typed(jax.tree.map(lambda leaf: jnp.array(leaf, copy=True), tree))
 
 
-def make_init(model: Any, tx: Any):
+def make_init(model: Any, tx: Any, out_shardings: Any = None):
     """`init(key, sample_images) -> TrainState` at step 0, jitted: the model
-    initialised with `key` on the sample, `tx` on the model's params."""
+    initialised with `key` on the sample, `tx` on the model's params.
+    `out_shardings`: a TrainState of shardings the state is born with (on a mesh)."""
 
     def init(key, sample_images):
         variables = flax.core.unfreeze(model.init(key, sample_images, train=False))
@@ -61,7 +62,7 @@ def make_init(model: Any, tx: Any):
                            opt_state=tx.init(params))
         return strongly_typed(state)
 
-    return jax.jit(init)
+    return jax.jit(init, out_shardings=out_shardings)
 
 
 def create_train_state(model: Any, tx: Any, sample_images: Any, seed: int = 0, *, init=None) -> TrainState:
