@@ -9,6 +9,13 @@ and optax timed in alternating rounds), and
 the ratios jaxopt_edu / optax and jaxopt_edu / torch (below 1: faster).
 
     python experiments/bench_optimizers.py [--steps 50] [--repeats 5] [--width-multiplier 4]
+        [--only classic|modern] [--cases NAME ...]
+
+The modern optimizers (`--only modern`) have no torch column except Rprop
+(torch's Rprop keeps its own step-size rule, close to optax's). The spread
+columns give the lowest and highest of the `--repeats` ratios of a round's
+jaxopt_edu and optax timings: on a machine shared with other jobs they show
+how far one median can be trusted.
 """
 
 import argparse
@@ -19,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import optax.contrib  # noqa: F401  (muon, schedule-free, adopt, ademamix, prodigy)
 
 import jaxopt_edu as jo
 
@@ -42,6 +50,28 @@ CASES = [
     ("jo.torch.Adam vs torch", lambda: jo.torch.Adam(lr=1e-3), lambda: optax.adam(1e-3),
      lambda p: torch.optim.Adam(p, lr=1e-3)),
     ("lion", lambda: jo.lion(1e-4), lambda: optax.lion(1e-4), None),
+]
+
+# The modern optimizers of issue 10 against their optax / optax.contrib namesakes (same keywords).
+MODERN_CASES = [
+    ("adafactor", lambda: jo.adafactor(1e-2), lambda: optax.adafactor(1e-2), None),
+    ("lamb", lambda: jo.lamb(1e-3, weight_decay=1e-2), lambda: optax.lamb(1e-3, weight_decay=1e-2),
+     None),
+    ("lars", lambda: jo.lars(0.1, weight_decay=1e-4), lambda: optax.lars(0.1, weight_decay=1e-4), None),
+    ("muon", lambda: jo.muon(0.02), lambda: optax.contrib.muon(0.02), None),
+    ("schedule_free_adamw", lambda: jo.schedule_free_adamw(2.5e-3), lambda: optax.contrib.schedule_free_adamw(2.5e-3),
+     None),
+    ("schedule_free_sgd", lambda: jo.schedule_free_sgd(1.0), lambda: optax.contrib.schedule_free_sgd(1.0), None),
+    ("adopt", lambda: jo.adopt(1e-3), lambda: optax.contrib.adopt(1e-3), None),
+    ("ademamix", lambda: jo.ademamix(1e-3), lambda: optax.contrib.ademamix(1e-3), None),
+    ("adan", lambda: jo.adan(1e-3), lambda: optax.adan(1e-3), None),
+    ("adabelief", lambda: jo.adabelief(1e-3), lambda: optax.adabelief(1e-3), None),
+    ("yogi", lambda: jo.yogi(1e-2), lambda: optax.yogi(1e-2), None),
+    ("rprop", lambda: jo.rprop(1e-3), lambda: optax.rprop(1e-3), lambda p: torch.optim.Rprop(p, lr=1e-3)),
+    ("prodigy", lambda: jo.prodigy(1.0), lambda: optax.contrib.prodigy(1.0), None),
+    ("sign_sgd", lambda: jo.sign_sgd(1e-3), lambda: optax.sign_sgd(1e-3), None),
+    ("signum", lambda: jo.signum(1e-3), lambda: optax.signum(1e-3), None),
+    ("novograd", lambda: jo.novograd(1e-3), lambda: optax.novograd(1e-3), None),
 ]
 
 
@@ -75,7 +105,7 @@ def compiled_steps(tx, params, grads, steps: int):
 
 def time_jax_pair(ours, theirs, params, grads, steps: int, repeats: int) -> tuple:
     """Median seconds per step of two transformations, timed in alternating rounds
-    (so that drift in the machine's load hits both alike)."""
+    (so that drift in the machine's load hits both alike), and the (lowest, highest) per-round ratio."""
     runners = [compiled_steps(tx, params, grads, steps) for tx in (ours, theirs)]
     carries = [carry for _, carry in runners]
     timings = ([], [])
@@ -86,7 +116,8 @@ def time_jax_pair(ours, theirs, params, grads, steps: int, repeats: int) -> tupl
             start = time.perf_counter()
             carries[which] = jax.block_until_ready(run(*carries[which]))
             timings[which].append((time.perf_counter() - start) / steps)
-    return statistics.median(timings[0]), statistics.median(timings[1])
+    ratios = [ours / theirs for ours, theirs in zip(*timings)]
+    return statistics.median(timings[0]), statistics.median(timings[1]), (min(ratios), max(ratios))
 
 
 def time_torch(make_optimizer, params_np, grads_np, steps: int, repeats: int) -> float:
@@ -109,7 +140,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--width-multiplier", type=int, default=4)
+    parser.add_argument("--only", choices=("classic", "modern"), default=None,
+                        help="only the classic optimizers, or only the modern ones (default: all)")
+    parser.add_argument("--cases", nargs="+", default=None, metavar="NAME", help="only these labels")
     args = parser.parse_args()
+    cases = {"classic": CASES, "modern": MODERN_CASES, None: CASES + MODERN_CASES}[args.only]
+    if args.cases:
+        cases = [case for case in cases if case[0] in args.cases]
 
     params_np = make_params(args.width_multiplier)
     grads_np = jax.tree.map(lambda p: np.random.default_rng(1).normal(size=p.shape).astype(np.float32) * 1e-2,
@@ -120,17 +157,18 @@ def main() -> None:
           f"median of {args.repeats} x {args.steps} steps"
           + (f", torch {torch.__version__} with {torch.get_num_threads()} threads" if torch else ""))
     print()
-    print("| optimizer | jaxopt_edu (ms/step) | optax (ms/step) | torch (ms/step) | jo / optax | jo / torch |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, ours, theirs, torch_factory in CASES:
-        ours_s, optax_s = time_jax_pair(ours(), theirs(), params, grads, args.steps, args.repeats)
+    print("| optimizer | jaxopt_edu (ms/step) | optax (ms/step) | torch (ms/step) | jo / optax | spread (min–max) "
+          "| jo / torch |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for label, ours, theirs, torch_factory in cases:
+        ours_s, optax_s, (low, high) = time_jax_pair(ours(), theirs(), params, grads, args.steps, args.repeats)
         if torch is not None and torch_factory is not None:
             torch_s = time_torch(torch_factory, params_np, grads_np, args.steps, args.repeats)
             torch_cells = f"{torch_s * 1e3:.3f} | ", f"{ours_s / torch_s:.2f}"
         else:
             torch_cells = "– | ", "–"
         print(f"| {label} | {ours_s * 1e3:.3f} | {optax_s * 1e3:.3f} | {torch_cells[0]}"
-              f"{ours_s / optax_s:.2f} | {torch_cells[1]} |")
+              f"{ours_s / optax_s:.2f} | {low:.2f}–{high:.2f} | {torch_cells[1]} |", flush=True)
 
 
 if __name__ == "__main__":

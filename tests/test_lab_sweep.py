@@ -8,6 +8,7 @@ import jaxopt_edu as jo
 from jaxopt_edu.data import Dataset, Splits
 from jaxopt_edu.lab.sweep import sweep, sweep_one_by_one
 from jaxopt_edu.models import create_model
+from jaxopt_edu.training.losses import softmax_cross_entropy
 
 
 def tiny_splits(seed=0):
@@ -92,3 +93,50 @@ def test_errors_name_the_problem():
         sweep(MODEL, jo.sgd, {"learning_rate": [0.1]}, splits, batch_size=0)
     with pytest.raises(TypeError, match="Splits"):
         sweep(MODEL, jo.sgd, {"learning_rate": [0.1]}, (np.zeros(3),))
+
+
+# ---- optimizers whose state depends on a hyperparameter at init, or that evaluate elsewhere ----
+
+def _initial_params():
+    sample = tiny_splits().train.images[:1]
+    return MODEL.init(jax.random.PRNGKey(SETTINGS["seed"]), sample, train=False)["params"]
+
+
+def test_each_setting_is_initialised_with_its_own_values():
+    """Rprop keeps its step sizes in the state, set to the learning rate by init: the first
+    step moves every weight with a non-zero gradient by exactly ±learning_rate of its setting."""
+    rates = np.float32([1e-3, 1e-2])
+    result = sweep(MODEL, "rprop", {"learning_rate": rates}, tiny_splits(), epochs=1, batch_size=16,
+                   steps_per_epoch=1, seed=SETTINGS["seed"])
+    kernel = np.asarray(_initial_params()["Dense_0"]["kernel"])
+    moved = np.abs(np.asarray(result.params["Dense_0"]["kernel"]) - kernel)
+    for k, rate in enumerate(rates):
+        nonzero = moved[k] > 0
+        assert nonzero.mean() > 0.5
+        np.testing.assert_allclose(moved[k][nonzero], rate, rtol=1e-3)
+
+
+def test_a_function_default_is_not_taken_for_a_schedule():
+    """ADOPT's clip_value_fn (a function of the step count) is passed on as it is; ADOPT's
+    first update is zero (epoch 1: one step, the weights unchanged), its second is not."""
+    splits = tiny_splits()
+    result = sweep(MODEL, "adopt", {"learning_rate": [1e-3, 1e-2]}, splits, epochs=2, batch_size=16,
+                   steps_per_epoch=1, seed=SETTINGS["seed"])
+    logits = MODEL.apply({"params": _initial_params()}, splits.validation.images, train=False)
+    initial_loss = float(softmax_cross_entropy(logits, splits.validation.labels).mean())
+    np.testing.assert_allclose(result.validation_loss[:, 0], initial_loss, rtol=1e-6)
+    assert np.all(result.validation_loss[:, 1] != result.validation_loss[:, 0])
+
+
+def test_schedule_free_is_validated_at_its_evaluation_params():
+    splits = tiny_splits()
+    result = sweep(MODEL, "schedule_free_adamw", {"learning_rate": [1e-2, 5e-2]}, splits, epochs=1, batch_size=16,
+                   seed=SETTINGS["seed"])
+    images, labels = splits.validation.images, splits.validation.labels
+    for k in range(2):
+        state = jax.tree.map(lambda x: x[k], result.opt_state)
+        params = jax.tree.map(lambda x: x[k], result.params)
+        for evaluated, matches in ((jo.schedule_free_eval_params(state, params), True), (params, False)):
+            logits = MODEL.apply({"params": evaluated}, images, train=False)
+            loss = float(softmax_cross_entropy(logits, labels).mean())
+            assert (abs(loss - float(result.validation_loss[k, -1])) < 1e-5) is matches

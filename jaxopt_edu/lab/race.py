@@ -6,15 +6,28 @@ A run starts at x₀ and repeats, for i = 1, 2, ..., max_iters:
     if g_i is not finite:             stop, "exploded" at i   (x_i = x_{i−1})
     u_i, s_i = update(g_i, s_{i−1}, x_{i−1});   x_i = x_{i−1} + u_i
     if x_i is not finite:             stop, "exploded" at i
-    if x_i == x_{i−1} (bitwise):      stop, "converged" at i
+    held_i = (u_i == 0 and g_i ≠ 0)   (every coordinate of u_i zero, some of g_i not)
+    if x_i == x_{i−1} (bitwise) and (not held_i or held_{i−1}):
+                                      stop, "converged" at i
     if i == max_iters:                stop, "max_iters"
 
 This is the convergence test of the classic TensorFlow optimizer guide, which
 also stops on a NaN gradient; here an infinite gradient or parameter counts
-too, so a blow-up is reported at its first non-finite iteration. Each run is a
+too, so a blow-up is reported at its first non-finite iteration. One case is
+not taken for convergence at once: a step that holds still, an update exactly
+zero while the gradient is not. An optimizer does that by design -- ADOPT's
+first step only measures ν₀ = g₁², Rprop's step after a sign change only
+shrinks its step size, a warm-up may start at a learning rate of 0 -- and
+moves again on the next step, so the run goes on; if x does not move on the
+next step either (an update underflowing to zero for good), the run has
+converged there. Steps that are not holds keep the guide's rule exactly: x
+stops changing when the gradient is zero or the steps no longer change x in
+floating point. Each run is a
 `lax.while_loop`; the learning rates of one optimizer go through `jax.vmap`,
 whose batched loop freezes the runs that have stopped, so a vmapped race gives
-exactly what the runs give one by one. All optimizers share one `jax.jit`.
+what the runs give one by one (the same outcomes and stops; a path may differ
+in the last bit where XLA fuses a float operation differently for another
+batch size). All optimizers share one `jax.jit`.
 
 The default race is the guide's: L(x) = 2x⁴ + 3x³ + 2 from x = 2, float32,
 learning rates 1e-3, 1e-2, 1e-1, for
@@ -112,6 +125,7 @@ class RunState(NamedTuple):
     x: jax.Array  # x_i
     opt_state: object
     path: jax.Array  # [max_iters + 1, *x.shape]: x_0 ... x_i, NaN after the stop
+    held: jax.Array  # held_i: step i held x still (zero update, non-zero gradient) (bool)
 
 
 def _run(loss: Callable, factory: OptimizerFactory, learning_rate: jax.Array, x0: jax.Array,
@@ -120,7 +134,8 @@ def _run(loss: Callable, factory: OptimizerFactory, learning_rate: jax.Array, x0
     optimizer = factory(learning_rate)
     grad_fn = jax.grad(loss)
     path = jnp.full((max_iters + 1,) + x0.shape, jnp.nan, x0.dtype).at[0].set(x0)
-    start = RunState(jnp.zeros([], jnp.int32), jnp.asarray(RUNNING, jnp.int32), x0, optimizer.init(x0), path)
+    start = RunState(jnp.zeros([], jnp.int32), jnp.asarray(RUNNING, jnp.int32), x0, optimizer.init(x0), path,
+                     jnp.asarray(False))
 
     def still_running(state: RunState):
         return state.status == RUNNING
@@ -133,13 +148,15 @@ def _run(loss: Callable, factory: OptimizerFactory, learning_rate: jax.Array, x0
         x_new = apply_updates(state.x, updates)
         x_new = jnp.where(grad_finite, x_new, state.x)
         opt_state = jax.tree.map(lambda new, old: jnp.where(grad_finite, new, old), opt_state, state.opt_state)
+        unchanged = jnp.all(x_new == state.x)
+        held = jnp.all(updates == 0) & jnp.any(g != 0)  # a zero step to a non-zero gradient: by design
         status = jnp.select(
-            [~grad_finite | ~tree_all_finite(x_new), jnp.all(x_new == state.x), i >= max_iters],
+            [~grad_finite | ~tree_all_finite(x_new), unchanged & (~held | state.held), i >= max_iters],
             [EXPLODED, CONVERGED, MAX_ITERS],
             RUNNING,
         ).astype(jnp.int32)
         path = jax.lax.dynamic_update_index_in_dim(state.path, x_new, i, axis=0)
-        return RunState(i, status, x_new, opt_state, path)
+        return RunState(i, status, x_new, opt_state, path, unchanged & held)
 
     return jax.lax.while_loop(still_running, step, start)
 

@@ -5,10 +5,15 @@
     print(result.table())
 
 The optimizer is `inject_hyperparams(factory)`, so its hyperparameters are
-arrays in the optimizer state. The sweep stacks N copies of the initial state
-(and N copies of the *same* initial params), writes the N values into
-`state.hyperparams`, and `jax.vmap`s the train step over (params, state)
-while every setting sees the same batches. Epochs, steps and the per-epoch
+arrays in the optimizer state. The sweep builds the N initial states, each by
+`init` with its own values (vmapped: state an optimizer sets from a
+hyperparameter at init, such as Rprop's initial step sizes, follows the
+setting), stacks N copies of the *same* initial params, and `jax.vmap`s the
+train step over (params, state) while every setting sees the same batches.
+A factory parameter whose default is a function (ADOPT's `clip_value_fn`) is
+passed to the factory as it is, not taken for a schedule. The validation
+metrics of a schedule-free optimizer are those of its evaluation params
+`jo.schedule_free_eval_params(state, params)`, the average x, not y. Epochs, steps and the per-epoch
 validation are `lax.scan`s inside one `jax.jit`: a single compiled program
 trains all N models. `sweep_one_by_one` runs the settings through the same
 code without the vmap, one after the other (what "N separate runs" means in the benchmark).
@@ -19,6 +24,7 @@ statistics) are not supported here.
 """
 
 import dataclasses
+import inspect
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
@@ -36,6 +42,7 @@ from jaxopt_edu.inject import inject_hyperparams
 from jaxopt_edu.training.losses import softmax_cross_entropy
 from jaxopt_edu.training.state import TrainState
 from jaxopt_edu.training.step import make_train_step
+from jaxopt_edu.transforms.schedule_free_averaging import ScheduleFreeState, schedule_free_eval_params
 from jaxopt_edu.validation import check_positive_int
 
 EVAL_BATCH_SIZE = 1000
@@ -145,6 +152,35 @@ def _batch_plan(seed: int, epochs: int, num_examples: int, batch_size: int, step
     return plan
 
 
+def _holds_schedule_free(opt_state) -> bool:
+    """Whether the optimizer state holds a schedule-free state (whose params are y, not x)."""
+    is_schedule_free = lambda node: isinstance(node, ScheduleFreeState)  # noqa: E731
+    return any(is_schedule_free(node) for node in jax.tree.leaves(opt_state, is_leaf=is_schedule_free))
+
+
+def _static_arguments(factory, swept) -> tuple:
+    """The factory's parameters whose default is a function (not a dtype), e.g. ADOPT's `clip_value_fn`:
+    inject_hyperparams would take such a function for a schedule and call the factory with its value."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return ()
+    return tuple(p.name for p in parameters
+                 if p.name not in swept and callable(p.default) and not isinstance(p.default, type))
+
+
+def _initial_states(build, fixed, values, params, vectorized: bool):
+    """The initial optimizer state of every setting, each `init` with its own values: stacked along a
+    leading axis of N (vectorized) or a list of N states."""
+    def init(setting):
+        return build(**setting, **fixed).init(params)
+
+    if vectorized:
+        return jax.jit(jax.vmap(init))({name: jnp.asarray(v) for name, v in values.items()})
+    count = next(iter(values.values())).size
+    return [init({name: v[k] for name, v in values.items()}) for k in range(count)]
+
+
 def _program(model, optimizer: GradientTransformation, vectorized: bool, with_validation: bool):
     """The jitted training run: (params, state, data, plan) -> (params, state, metrics)."""
 
@@ -155,7 +191,10 @@ def _program(model, optimizer: GradientTransformation, vectorized: bool, with_va
         state, metrics = step(state, images, labels)
         return state.params, state.opt_state, metrics["loss"]
 
-    def evaluate(params, images, labels, rows):
+    def evaluate(params, opt_state, images, labels, rows):
+        if _holds_schedule_free(opt_state):  # evaluate at the average x, not at y
+            params = schedule_free_eval_params(opt_state, params)
+
         def batch(totals, row):
             mask = row >= 0
             logits = model.apply({"params": params}, images[row], train=False)
@@ -170,7 +209,7 @@ def _program(model, optimizer: GradientTransformation, vectorized: bool, with_va
 
     if vectorized:
         train_step = jax.vmap(train_step, in_axes=(0, 0, None, None))
-        evaluate = jax.vmap(evaluate, in_axes=(0, None, None, None))
+        evaluate = jax.vmap(evaluate, in_axes=(0, 0, None, None, None))
 
     @jax.jit
     def run(params, opt_state, train_images, train_labels, plan, val_images, val_labels, val_rows):
@@ -182,7 +221,7 @@ def _program(model, optimizer: GradientTransformation, vectorized: bool, with_va
 
             (params, opt_state), losses = jax.lax.scan(one_step, carry, epoch_rows)
             if with_validation:
-                metrics = evaluate(params, val_images, val_labels, val_rows)
+                metrics = evaluate(params, opt_state, val_images, val_labels, val_rows)
             else:
                 metrics = (jnp.zeros(()), jnp.zeros(()))
             return (params, opt_state), (losses, metrics)
@@ -202,7 +241,8 @@ def _prepare(model, optimizer_factory, hyperparams, data, batch_size, seed, epoc
     clash = sorted(set(fixed) & set(values))
     if clash:
         raise ValueError(f"{clash} appear both in hyperparams (swept) and in fixed_hyperparams.")
-    optimizer = inject_hyperparams(factory)(**{name: float(v[0]) for name, v in values.items()}, **fixed)
+    build = inject_hyperparams(factory, static_args=_static_arguments(factory, values))
+    optimizer = build(**{name: float(v[0]) for name, v in values.items()}, **fixed)
     train, validation = _train_and_validation(data)
     plan = _batch_plan(seed, epochs, train.num_examples, batch_size, steps_per_epoch)
     variables = model.init(jax.random.PRNGKey(seed), jnp.asarray(train.images[:1]), train=False)
@@ -223,15 +263,7 @@ def _prepare(model, optimizer_factory, hyperparams, data, batch_size, seed, epoc
     else:
         device_data.update(val_images=jnp.zeros([0]), val_labels=jnp.zeros([0], jnp.int32),
                            val_rows=jnp.zeros([0, 1], jnp.int32))
-    return optimizer, values, variables["params"], device_data, validation is not None
-
-
-def _with_hyperparams(state, values: Mapping[str, Any]):
-    """The state with its hyperparams replaced by `values` (arrays, possibly stacked)."""
-    hyperparams = dict(state.hyperparams)
-    for name, value in values.items():
-        hyperparams[name] = jnp.asarray(value, hyperparams[name].dtype)
-    return state._replace(hyperparams=hyperparams)
+    return optimizer, values, variables["params"], device_data, validation is not None, (build, fixed)
 
 
 def _compile(run, *args, **kwargs):
@@ -285,12 +317,11 @@ def sweep(
       steps_per_epoch: only the first steps of each epoch (short benchmarks).
       fixed_hyperparams: other keyword arguments of the factory, the same for all.
     """
-    optimizer, values, params, device_data, with_validation = _prepare(
+    optimizer, values, params, device_data, with_validation, (build, fixed) = _prepare(
         model, optimizer_factory, hyperparams, data, batch_size, seed, epochs, steps_per_epoch, fixed_hyperparams)
     num_settings = next(iter(values.values())).size
-    stack = lambda tree: jax.tree.map(lambda x: jnp.broadcast_to(x, (num_settings,) + jnp.shape(x)), tree)  # noqa: E731
-    stacked_params = stack(params)
-    stacked_state = _with_hyperparams(stack(optimizer.init(params)), values)
+    stacked_params = jax.tree.map(lambda x: jnp.broadcast_to(x, (num_settings,) + jnp.shape(x)), params)
+    stacked_state = _initial_states(build, fixed, values, params, vectorized=True)
     run = _program(model, optimizer, vectorized=True, with_validation=with_validation)
     compiled, compile_seconds = _compile(run, stacked_params, stacked_state, **device_data)
     started = time.perf_counter()
@@ -323,12 +354,10 @@ def sweep_one_by_one(
     the one compilation). This is the reference a sweep is checked and timed
     against.
     """
-    optimizer, values, params, device_data, with_validation = _prepare(
+    optimizer, values, params, device_data, with_validation, (build, fixed) = _prepare(
         model, optimizer_factory, hyperparams, data, batch_size, seed, epochs, steps_per_epoch, fixed_hyperparams)
     run = _program(model, optimizer, vectorized=False, with_validation=with_validation)
-    num_settings = next(iter(values.values())).size
-    states = [_with_hyperparams(optimizer.init(params), {name: v[k] for name, v in values.items()})
-              for k in range(num_settings)]
+    states = _initial_states(build, fixed, values, params, vectorized=False)
     compiled, compile_seconds = _compile(run, params, states[0], **device_data)
     outputs, run_seconds = [], []
     for state in states:
