@@ -9,11 +9,16 @@
       subset: null                  # keep N training examples drawn at random (seeded): a fair sample
       dir: null                     # data directory (--data-dir overrides it)
       download: true
+      normalization: standard       # standard (mnist 0.1307/0.3081, cifar10 0.5/0.5) | none: pixels in
+                                    # [0, 1] (ToTensor() alone) | {mean: [...], std: [...]}: a Normalize,
+                                    # one value or one per channel (mnist 1, cifar10 3), std > 0
     model:
       name: mlp                     # mlp | lenet | resnet, plus that model's fields
     training:
       epochs: 10
       batch_size: 1024
+      drop_last: true               # false: keep each epoch's last partial batch (torch's DataLoader
+                                    # drop_last=False): ceil(N / batch_size) updates; not with BatchNorm
       eval_batch_size: 1000
       checkpoint_every: 10          # null: only after the last epoch
       early_stopping: null          # or {patience: 5, min_delta: 0.0, monitor: validation_loss}
@@ -50,6 +55,7 @@ without loading any data.
 
 import copy
 import dataclasses
+import math
 from typing import Any, Mapping, Optional, Sequence
 
 from jaxopt_edu.config.entries import check_optimizer, check_type
@@ -59,6 +65,8 @@ from jaxopt_edu.schedules import ANNEAL_STRATEGIES
 
 REQUIRED = object()
 DATASETS = ("mnist", "cifar10")
+CHANNELS = {"mnist": 1, "cifar10": 3}  # image channels of each data set (data.normalization's lengths)
+NORMALIZATION_CHOICES = ("standard", "none")
 VALIDATION_CHOICES = ("default", "test_half", "none")
 MONITORS = ("validation_loss", "validation_accuracy", "train_loss")
 # Sections a compare variant may change: the variants share data, model and seed.
@@ -67,7 +75,7 @@ VARIANT_SECTIONS = ("optimizer", "training", "swa")
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    kind: str  # int | number | bool | str | choice | validation | section
+    kind: str  # int | number | bool | str | choice | validation | normalization | section
     default: Any = REQUIRED
     minimum: Optional[float] = None
     choices: tuple = ()
@@ -97,11 +105,41 @@ def _check(key: str, field: Field, value: Any) -> Any:
             raise ConfigError(key, f"expected one of {', '.join(VALIDATION_CHOICES)} or a fraction in (0, 1), got {value!r}")
         else:
             value = float(value)
+    elif kind == "normalization":
+        return _check_normalization(key, value)
     elif kind == "section":
         return check_section(key, field.fields, value)
     if field.minimum is not None and value < field.minimum:
         raise ConfigError(key, f"must be >= {field.minimum:g}, got {value!r}")
     return value
+
+
+def _check_normalization(key: str, value: Any) -> Any:
+    """'standard', 'none', or {mean, std}: each a number or a non-empty list of numbers, std > 0
+    (the lengths against the data set's channels: `_check_data`)."""
+    if isinstance(value, str):
+        if value not in NORMALIZATION_CHOICES:
+            raise unknown_name_error(key, value, NORMALIZATION_CHOICES, "value")
+        return value
+    expected = "expected standard, none or {mean: [...], std: [...]}"
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, f"{expected}, got {value!r}")
+    for name in value:
+        if name not in ("mean", "std"):
+            raise unknown_key_error(join_key(key, str(name)), str(name), ("mean", "std"))
+    result = {}
+    for name in ("mean", "std"):
+        if name not in value:
+            raise ConfigError(join_key(key, name), f"missing ({expected})")
+        raw = value[name]
+        items = raw if isinstance(raw, (list, tuple)) else [raw]
+        if not items or any(isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item)
+                            for item in items):
+            raise ConfigError(join_key(key, name), f"expected a finite number or a non-empty list of them, got {raw!r}")
+        if name == "std" and min(items) <= 0:
+            raise ConfigError(join_key(key, name), f"must be > 0, got {raw!r}")
+        result[name] = [float(item) for item in items]
+    return result
 
 
 def check_section(key: str, fields: Mapping[str, Field], raw: Any) -> dict:
@@ -145,10 +183,12 @@ DATA = {
     "subset": Field("int", None, minimum=1, nullable=True),
     "dir": Field("str", None, nullable=True),
     "download": Field("bool", True),
+    "normalization": Field("normalization", "standard"),
 }
 TRAINING = {
     "epochs": Field("int", 10, minimum=1),
     "batch_size": Field("int", REQUIRED, minimum=1),
+    "drop_last": Field("bool", True),
     "eval_batch_size": Field("int", 1000, minimum=1),
     "checkpoint_every": Field("int", 10, minimum=1, nullable=True),
     "early_stopping": Field("section", None, nullable=True, fields=EARLY_STOPPING),
@@ -275,7 +315,22 @@ def validate(raw: Any) -> dict:
     config["variants"] = _check_variants(raw)
     config["sweep"] = check_sweep(raw.get("sweep"), config["optimizer"])
     _check_plateau(config)
+    _check_data(config)
     return config
+
+
+def _check_data(config: dict) -> None:
+    """data.normalization's lengths match the data set's channels; a sweep keeps drop_last."""
+    normalization = config["data"]["normalization"]
+    if isinstance(normalization, dict):
+        channels = CHANNELS[config["data"]["name"]]
+        for name, values in normalization.items():
+            if len(values) not in (1, channels):
+                raise ConfigError(f"data.normalization.{name}", f"expected one value or {channels} (one per "
+                                  f"channel of {config['data']['name']}), got {len(values)}: {values!r}")
+    if config["sweep"] is not None and not config["training"]["drop_last"]:
+        raise ConfigError("training.drop_last", "false cannot be combined with sweep: a sweep drops the "
+                          "last partial batch of each epoch")
 
 
 def _check_plateau(config: dict) -> None:

@@ -55,15 +55,29 @@ def _load_dataset(config: dict, data_dir):
         seed=config["seed"],
         download=data["download"],
         limit=data["limit"],
+        normalization=_normalization(data["normalization"]),
     )
 
 
+def _normalization(value: Any) -> Any:
+    """data.normalization as load_dataset's argument: 'standard' is its "default" table, 'none'
+    pixels in [0, 1], {mean, std} the pair (mean, std)."""
+    if value == "standard":
+        return "default"
+    if value == "none":
+        return "none"
+    return (tuple(value["mean"]), tuple(value["std"]))
+
+
 def steps_per_epoch(config: dict, num_train: int) -> int:
-    """Updates per epoch: `fit` drops the remainder of each epoch's shuffled order."""
+    """Updates per epoch: floor(N / batch_size) when `fit` drops the remainder of each epoch's
+    shuffled order (training.drop_last, the default), ceil(N / batch_size) when it keeps it."""
     batch_size = config["training"]["batch_size"]
     if batch_size > num_train:
         raise ConfigError("training.batch_size", f"{batch_size} is larger than the {num_train} training examples")
-    return num_train // batch_size
+    if config["training"].get("drop_last", True):
+        return num_train // batch_size
+    return -(-num_train // batch_size)
 
 
 def build_model(config: dict, num_classes: int = NUM_CLASSES):

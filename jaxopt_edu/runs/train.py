@@ -17,9 +17,16 @@ from jaxopt_edu.runs.plateau import plateau_rule
 
 def run_config(config: dict) -> dict:
     """What a resumed run must share with the checkpoints: everything that changes the numbers
-    except the number of epochs (so a run can be continued with more)."""
+    except the number of epochs (so a run can be continued with more). Keys added later are left
+    out at their default (training.drop_last true, data.normalization standard), so the
+    checkpoints of runs made before them still resume."""
     training = {k: v for k, v in config["training"].items() if k not in ("epochs", "progress", "checkpoint_every")}
-    return {"seed": config["seed"], "data": config["data"], "model": config["model"],
+    data = dict(config["data"])
+    if training.get("drop_last", True):
+        training.pop("drop_last", None)
+    if data.get("normalization", "standard") == "standard":
+        data.pop("normalization", None)
+    return {"seed": config["seed"], "data": data, "model": config["model"],
             "training": training, "optimizer": config["optimizer"], "swa": config["swa"]}
 
 
@@ -52,6 +59,8 @@ def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None,
     training = config["training"]
     if parts is None:
         parts = build_run(config, splits.num_classes, steps_per_epoch(config, int(splits.train.labels.shape[0])))
+    if not training["drop_last"]:
+        _check_no_batch_norm(parts.model, splits.train.images[:1])
     swa = config["swa"]
     return fit(
         parts.model,
@@ -70,4 +79,19 @@ def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None,
         run_config=run_config(config),
         parallel=parallel_of(config),
         learning_rate_rule=plateau_rule(config),
+        drop_last=training["drop_last"],
     )
+
+
+def _check_no_batch_norm(model: Any, sample_images: Any) -> None:
+    """ConfigError at training.drop_last for a model with BatchNorm (the padded rows of a kept
+    last batch would enter its statistics), found from the model's shapes alone."""
+    import jax
+
+    from jaxopt_edu.models.batchnorm import has_batch_stats
+
+    shapes = jax.eval_shape(lambda images: model.init(jax.random.key(0), images, train=False), sample_images)
+    if has_batch_stats(dict(shapes)):
+        raise ConfigError("training.drop_last", "false is not supported for a model with BatchNorm "
+                          f"({type(model).__name__}): the padded rows of the last batch would enter its "
+                          "batch statistics; use drop_last: true")

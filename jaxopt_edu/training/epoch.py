@@ -10,6 +10,15 @@ and the scan gathers each batch on the device:
 No host round-trip inside the epoch. The returned per-batch metrics (loss,
 accuracy) are [num_batches] arrays.
 
+With `masked=True` the last row of `batch_indices` may be padded with -1
+(`epoch_batches(..., drop_remainder=False)`): the batch keeps its full shape
+(one compiled scan, rows still split evenly over devices), row i counts with
+m_i = [idx_i ≥ 0], and the step's loss, gradient and accuracy are means over
+the real rows (Σ m_i ℓ_i / Σ m_i), as torch's DataLoader(drop_last=False)
+gives for its short last batch. Index -1 gathers the last example, which
+the mask then discards. Not for BatchNorm models (their batch statistics
+would see the padded rows; `fit` refuses them).
+
 On a mesh (`training/parallel.py`), `batch_sharding` splits each gathered
 batch's rows over the devices and `state_sharding` pins the state's layout
 across the epoch.
@@ -27,13 +36,13 @@ TrainEpoch = Callable[[TrainState, jax.Array, jax.Array, jax.Array], tuple]
 
 
 def make_train_epoch(model: Any, tx: Any, state_sharding: Optional[Any] = None,
-                     batch_sharding: Optional[Any] = None) -> TrainEpoch:
+                     batch_sharding: Optional[Any] = None, masked: bool = False) -> TrainEpoch:
     """`train_epoch(state, images, labels, batch_indices) -> (state, metrics)`, jitted,
     the state donated (do not use the state passed in afterwards).
 
     `images` [N, ...] and `labels` [N] are the whole training set, best placed
     on the device once with `jax.device_put`; every entry of `batch_indices`
-    must be a valid index (no padding: the epoch drops the remainder).
+    must be a valid index unless `masked` (then -1 marks a padded row).
     `state_sharding` / `batch_sharding`: on a mesh, the TrainState's shardings
     and the sharding of a batch's rows (None: one device).
     """
@@ -45,7 +54,13 @@ def make_train_epoch(model: Any, tx: Any, state_sharding: Optional[Any] = None,
             if batch_sharding is not None:
                 batch_images = lax.with_sharding_constraint(batch_images, batch_sharding)
                 batch_labels = lax.with_sharding_constraint(batch_labels, batch_sharding)
-            carry, metrics = train_step(carry, batch_images, batch_labels)
+            if masked:
+                mask = indices >= 0
+                if batch_sharding is not None:
+                    mask = lax.with_sharding_constraint(mask, batch_sharding)
+                carry, metrics = train_step(carry, batch_images, batch_labels, mask)
+            else:
+                carry, metrics = train_step(carry, batch_images, batch_labels)
             return strongly_typed(carry), metrics
 
         return lax.scan(body, strongly_typed(state), batch_indices)

@@ -6,7 +6,8 @@
 Each epoch, on data placed on the device once:
 
     1. one compiled `lax.scan` over the epoch's shuffled batches (`train_epoch`;
-       the order comes from (seed, epoch) alone, the remainder is dropped)
+       the order comes from (seed, epoch) alone, the remainder is dropped,
+       or with drop_last=False kept as a padded, masked last batch)
        (with SWA, the optimizer adds the weights to its average after the
        last update of every epoch ≥ swa.start_epoch)
     2. evaluate on the validation split (mean loss, accuracy: every example)
@@ -25,7 +26,7 @@ early-stopping state) and continues with the epoch after it. Because every
 epoch's batches depend only on (seed, epoch) and the same compiled code runs,
 a run killed and started again with the same arguments, or the same with more
 epochs, ends with exactly the numbers of an uninterrupted run of that length.
-A checkpoint from a different run (model, optimizer state, batch size, seed,
+A checkpoint from a different run (model, optimizer state, batch size, drop_last, seed,
 data size, SWA/early-stopping settings, `run_config`) raises
 `CheckpointMismatchError`.
 """
@@ -41,6 +42,7 @@ from tqdm.auto import tqdm
 
 from jaxopt_edu.averaging import num_averaged
 from jaxopt_edu.data.splits import epoch_batches
+from jaxopt_edu.models.batchnorm import has_batch_stats
 from jaxopt_edu.training import early_stopping as stopping
 from jaxopt_edu.training.early_stopping import EarlyStopping
 from jaxopt_edu.training.epoch import make_train_epoch
@@ -79,30 +81,33 @@ from jaxopt_edu.training.swa import SWA, with_swa
 from jaxopt_edu.validation import check_finite_number, check_positive_int
 
 
-def _jitted_functions(model: Any, tx: Any, eval_batch_size: int) -> tuple:
+def _jitted_functions(model: Any, tx: Any, eval_batch_size: int, masked: bool = False) -> tuple:
     """(init, train_epoch, evaluate) for this model and optimizer. The same
     (model, tx) objects get the same jitted functions, so a second `fit` (a
-    resumed run, a test) reuses their compilations."""
+    resumed run, a test) reuses their compilations. `masked`: the epoch's
+    last batch may be padded (drop_last=False)."""
     try:
-        return _cached_functions(model, tx, eval_batch_size)
+        return _cached_functions(model, tx, eval_batch_size, masked)
     except TypeError:  # an unhashable model or tx: build afresh
-        return make_init(model, tx), make_train_epoch(model, tx), make_evaluate(model, eval_batch_size)
+        return (make_init(model, tx), make_train_epoch(model, tx, masked=masked),
+                make_evaluate(model, eval_batch_size))
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_functions(model: Any, tx: Any, eval_batch_size: int) -> tuple:
-    return make_init(model, tx), make_train_epoch(model, tx), make_evaluate(model, eval_batch_size)
+def _cached_functions(model: Any, tx: Any, eval_batch_size: int, masked: bool) -> tuple:
+    return make_init(model, tx), make_train_epoch(model, tx, masked=masked), make_evaluate(model, eval_batch_size)
 
 
 def _on_mesh(model: Any, tx: Any, eval_batch_size: int, parallel: Parallel, batch_size: int,
-             sample_images: Any) -> tuple:
+             sample_images: Any, masked: bool = False) -> tuple:
     """(mesh, init, train_epoch, evaluate) for a run spread over devices (`training/parallel.py`)."""
     mesh = make_mesh(parallel)
     check_batch_size(mesh, batch_size)
     shapes = jax.eval_shape(make_init(model, tx), jax.random.key(0), sample_images)
     shardings = train_state_shardings(shapes, tx, mesh, parallel)
     return (mesh, make_init(model, tx, out_shardings=shardings),
-            make_train_epoch(model, tx, state_sharding=shardings, batch_sharding=batch_sharding(mesh)),
+            make_train_epoch(model, tx, state_sharding=shardings, batch_sharding=batch_sharding(mesh),
+                             masked=masked),
             make_evaluate(model, eval_batch_size))
 
 
@@ -147,14 +152,15 @@ def _checked_arguments(splits, epochs, batch_size, eval_batch_size, checkpoint_e
 
 
 def _placed(model: Any, tx: Any, splits: Any, eval_batch_size: int, parallel: Optional[Parallel],
-            batch_size: int) -> tuple:
+            batch_size: int, masked: bool = False) -> tuple:
     """(mesh or None, the three splits on the device(s), (init, train_epoch, evaluate))."""
     splits_as_arrays = [(np.asarray(data.images), np.asarray(data.labels, np.int32))
                         for data in (splits.train, splits.validation, splits.test)]
     if parallel is None:
         return None, [jax.device_put(arrays) for arrays in splits_as_arrays], _jitted_functions(
-            model, tx, eval_batch_size)
-    mesh, *functions = _on_mesh(model, tx, eval_batch_size, parallel, batch_size, splits.train.images[:1])
+            model, tx, eval_batch_size, masked)
+    mesh, *functions = _on_mesh(model, tx, eval_batch_size, parallel, batch_size, splits.train.images[:1],
+                                masked)
     whole = (replicated(mesh), replicated(mesh))
     return mesh, [place_on_mesh(arrays, whole) for arrays in splits_as_arrays], functions
 
@@ -165,7 +171,7 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         swa: Union[None, SWA, dict] = None, learning_rate: Union[None, float, Callable[[Any], Any]] = None,
         eval_batch_size: int = 1000, progress: bool = True, plots: bool = True,
         run_config: Optional[dict] = None, parallel: Union[None, Parallel, dict] = None,
-        learning_rate_rule: Optional[LearningRateRule] = None) -> FitResult:
+        learning_rate_rule: Optional[LearningRateRule] = None, drop_last: bool = True) -> FitResult:
     """Trains `model` with the optimizer `tx` on `splits`, resuming from OUT if it can.
 
     Args:
@@ -176,8 +182,9 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         float32 and `.labels` [N] int (a `jaxopt_edu.data.Splits`). The
         validation and test sets may be empty.
       epochs: total number of epochs of the run (including resumed ones), >= 1.
-      batch_size: training batch size; each epoch drops the last
-        `N % batch_size` examples of its shuffled order.
+      batch_size: training batch size; with `drop_last` (the default) each
+        epoch drops the last `N % batch_size` examples of its shuffled order
+        (floor(N / batch_size) updates an epoch).
       seed: initialises the model (`jax.random.key(seed)`) and orders the
         batches (`epoch_batches(seed, epoch, ...)`).
       out_dir: where metrics.json, the plots and checkpoints/ go; None writes
@@ -212,11 +219,19 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         epoch's validation it sets the learning rate `tx` holds in its state
         (`jo.inject_hyperparams`) for the next epoch; the history logs the
         lr each epoch used.
+      drop_last: False keeps each epoch's last partial batch, as torch's
+        DataLoader(drop_last=False): ceil(N / batch_size) updates an epoch,
+        the last one's loss, gradient and accuracy means over its
+        `N % batch_size` real rows (the batch is padded to full shape and
+        masked, so the epoch stays one compiled scan). Not for a model with
+        BatchNorm (ValueError): the padded rows would enter its statistics.
 
     Returns:
       FitResult. Each history record holds: epoch (1-based), train_loss and
-      train_accuracy (means over the epoch's batches, measured before each
-      update), validation_loss, validation_accuracy (None without a
+      train_accuracy (means over the epoch's batches of each batch's mean,
+      measured before each update; with drop_last=False the short last
+      batch counts as one batch, as a torch loop averaging its printed
+      batch losses does), validation_loss, validation_accuracy (None without a
       validation set), learning_rate (None without `learning_rate`), with
       SWA swa_averaged (how many epochs' weights the average holds), and
       seconds (the epoch's wall time: training and validation; compilation
@@ -234,15 +249,20 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
     parallel = _as_rule(parallel, Parallel, "parallel")
     main_process = is_main_process()
     num_train = int(splits.train.labels.shape[0])
-    first_batches = epoch_batches(seed, 0, num_train, batch_size)  # also checks batch_size <= N
+    if not isinstance(drop_last, bool):
+        raise TypeError(f"drop_last must be True or False, got {drop_last!r}.")
+    first_batches = epoch_batches(seed, 0, num_train, batch_size, drop_last)  # also checks batch_size <= N
     if swa is not None:
         tx = with_swa(tx, swa, steps_per_epoch=first_batches.shape[0])
 
     started = time.perf_counter()
     mesh, (train, validation, test), (init, train_epoch, evaluate) = _placed(
-        model, tx, splits, eval_batch_size, parallel, batch_size)
+        model, tx, splits, eval_batch_size, parallel, batch_size, not drop_last)
     state = create_train_state(model, tx, splits.train.images[:1], seed, init=init)
-    signature = run_signature(model, state, batch_size, seed, splits.train, swa, rule, run_config)
+    if not drop_last and has_batch_stats(state.variables):
+        raise ValueError("drop_last=False is not supported for a model with BatchNorm: the padded rows of "
+                         "the last batch would enter its batch statistics; use drop_last=True.")
+    signature = run_signature(model, state, batch_size, seed, splits.train, swa, rule, run_config, drop_last)
     lr_rule = checked_rule(learning_rate_rule, state.opt_state, splits.validation.labels.shape[0] > 0)
     history, stop_state = [], stopping.initial_state()
     with opened_checkpoints(out_dir, checkpoints_to_keep) as checkpoints:
@@ -263,7 +283,7 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
                     break
                 # 1. train: one compiled scan over the epoch's batches
                 epoch_start = time.perf_counter()
-                batches = epoch_batches(seed, epoch - 1, num_train, batch_size)
+                batches = epoch_batches(seed, epoch - 1, num_train, batch_size, drop_last)
                 state, batch_metrics = train_epoch(state, *train, batches)
                 # 2. evaluate, 3. record and update early stopping
                 record = epoch_record(epoch, batch_metrics, evaluate(evaluation_variables(state), *validation),

@@ -3,7 +3,10 @@
 An epoch's record (`epoch_record`), in this order:
 
     epoch                                   1-based
-    train_loss, train_accuracy              means over the epoch's batches (before each update)
+    train_loss, train_accuracy              means over the epoch's batches (before each update);
+                                            each batch's figure is a mean over its real rows, so with
+                                            drop_last=False the short last batch counts as one batch,
+                                            as a torch loop averaging its batch losses prints
     validation_loss, validation_accuracy    over every validation example (None without any)
     learning_rate                           the one the epoch's last update used (None: not given)
     swa_averaged                            with SWA only: epochs' weights in the average

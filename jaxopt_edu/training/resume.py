@@ -5,7 +5,8 @@ continue it exactly, as JSON:
 
     model (repr), params (dtype and shape of each leaf), optimizer-state
     structure, batch size, seed, training examples, image shape, SWA and
-    early-stopping settings, run_config
+    early-stopping settings, run_config, and drop_last when False (an entry
+    written only when not its default, so older checkpoints still match)
 
 Each checkpoint's meta holds its run's signature beside the completed epoch,
 the history and the early-stopping state (`save_epoch`). `restore_latest`
@@ -29,9 +30,13 @@ def canonical_json(value: Any) -> Any:
     return json.loads(json.dumps(value, default=repr))
 
 
+OPTIONAL_ENTRIES = {"drop_last": True}  # signature entries present only when not this default
+
+
 def run_signature(model: Any, state: TrainState, batch_size: int, seed: int, train: Any, swa: Any,
-                  early_stopping: Any, run_config: Optional[dict]) -> dict:
+                  early_stopping: Any, run_config: Optional[dict], drop_last: bool = True) -> dict:
     """What a checkpoint must agree on to be resumed by this run (`train`: the training split)."""
+    optional = {"drop_last": drop_last}
     return canonical_json(
         {
             "model": repr(model),
@@ -44,6 +49,7 @@ def run_signature(model: Any, state: TrainState, batch_size: int, seed: int, tra
             "swa": swa._asdict() if swa else None,
             "early_stopping": early_stopping._asdict() if early_stopping else None,
             "run_config": run_config,
+            **{key: value for key, value in optional.items() if value != OPTIONAL_ENTRIES[key]},
         }
     )
 
@@ -55,11 +61,12 @@ def check_signature(saved: dict, current: dict, directory: Path) -> None:
         text = repr(value)
         return text if len(text) <= 200 else text[:200] + " ..."
 
-    for key in current:
-        if saved.get(key) != current[key]:
+    for key in [*current, *(key for key in OPTIONAL_ENTRIES if key not in current)]:
+        default = OPTIONAL_ENTRIES.get(key)
+        if saved.get(key, default) != current.get(key, default):
             raise CheckpointMismatchError(
                 f"{directory} holds checkpoints of a different run: '{key}' differs "
-                f"(saved: {short(saved.get(key))}, now: {short(current[key])}). Use another output "
+                f"(saved: {short(saved.get(key, default))}, now: {short(current.get(key, default))}). Use another output "
                 f"directory, or delete {directory} to start afresh."
             )
 

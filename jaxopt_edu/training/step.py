@@ -1,6 +1,7 @@
 """One training step: loss, gradients, optimizer update, new state.
 
     L(θ)         = (1/B) Σ_i ℓ_i(θ)          mean softmax cross-entropy of the batch
+                 = Σ_i m_i ℓ_i(θ) / Σ_i m_i  with a mask m (a padded last batch: only its real rows)
     g            = ∇_θ L(θ)
     u, s         = tx.update(g, s, θ)
     θ            = θ + u
@@ -24,13 +25,16 @@ TrainStep = Callable[[TrainState, jax.Array, jax.Array], tuple]
 
 
 def make_train_step(model: Any, tx: Any) -> TrainStep:
-    """`train_step(state, images, labels) -> (state, {"loss", "accuracy"})`, not jitted.
+    """`train_step(state, images, labels, mask=None) -> (state, {"loss", "accuracy"})`, not jitted.
 
     The metrics are the batch's mean loss and accuracy, measured with the
-    params *before* the update (as torch loops report them).
+    params *before* the update (as torch loops report them). `mask` [B]
+    bool (True for a real row, False for padding): the loss, its gradient and the
+    accuracy are masked means over the real rows only. Not for a model with
+    BatchNorm, whose batch statistics would include the padded rows.
     """
 
-    def train_step(state: TrainState, images: jax.Array, labels: jax.Array):
+    def train_step(state: TrainState, images: jax.Array, labels: jax.Array, mask: Any = None):
         mutable = list(state.model_state)
 
         def loss_fn(params):
@@ -40,7 +44,8 @@ def make_train_step(model: Any, tx: Any) -> TrainStep:
                 model_state = flax.core.unfreeze(model_state)
             else:
                 logits, model_state = model.apply(variables, images, train=True), state.model_state
-            return jnp.mean(softmax_cross_entropy(logits, labels)), (logits, model_state)
+            losses = softmax_cross_entropy(logits, labels)
+            return _mean(losses, mask), (logits, model_state)
 
         (loss, (logits, model_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -50,10 +55,17 @@ def make_train_step(model: Any, tx: Any) -> TrainStep:
             model_state=model_state,
             opt_state=opt_state,
         )
-        metrics = {"loss": loss, "accuracy": jnp.mean(correct_predictions(logits, labels))}
+        metrics = {"loss": loss, "accuracy": _mean(correct_predictions(logits, labels), mask)}
         return new_state, metrics
 
     return train_step
+
+
+def _mean(values: jax.Array, mask: Any) -> jax.Array:
+    """(1/B) Σ_i v_i, or Σ_i m_i v_i / Σ_i m_i with a mask (padded rows count zero)."""
+    if mask is None:
+        return jnp.mean(values)
+    return jnp.sum(jnp.where(mask, values, 0.0)) / jnp.sum(mask.astype(values.dtype))
 
 
 def jit_train_step(model: Any, tx: Any) -> TrainStep:
