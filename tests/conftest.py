@@ -103,6 +103,40 @@ def assert_close_to_leaf_scale(ours, reference, tol):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
 
 
+def worst_relative_error(ours, theirs):
+    """(error, leaf, step): the max over steps and leaves of max|ours − reference| / max(1, max|reference
+    leaf|), for per-leaf trajectories stacked [steps, ...]; a NaN on either side counts as infinite."""
+    worst = (0.0, None, None)
+    for leaf_index, (a, b) in enumerate(zip(ours, theirs)):
+        a = a.reshape(a.shape[0], -1).astype(np.float64)
+        b = b.reshape(b.shape[0], -1).astype(np.float64)
+        scale = np.maximum(1.0, np.abs(b).max(axis=1))
+        per_step = np.abs(a - b).max(axis=1) / scale
+        per_step = np.where(np.isnan(per_step), np.inf, per_step)
+        step = int(np.argmax(per_step))
+        if per_step[step] > worst[0]:
+            worst = (float(per_step[step]), leaf_index, step)
+    return worst
+
+
+def flag_grid(**axes):
+    """Every combination of the given keyword values, as dicts (a grid of an optimizer's flags)."""
+    import itertools
+
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+
+
+def case_id(name, kwargs):
+    """A readable pytest id: the name, then flags that are True and `key=value` for other values."""
+    parts = [name]
+    for key, value in kwargs.items():
+        if value is True:
+            parts.append(key)
+        elif value is not False:
+            parts.append(f"{key}={value:g}" if isinstance(value, (int, float)) else f"{key}={value}")
+    return "-".join(parts)
+
+
 @pytest.fixture
 def mixed_params():
     return nested_params()

@@ -20,7 +20,6 @@ floats throughout. The tests needing torch skip (pytest.importorskip) without it
 
 import functools
 import inspect
-import itertools
 
 import chex
 import jax
@@ -30,7 +29,7 @@ import pytest
 from absl.testing import parameterized
 
 import jaxopt_edu as jo
-from conftest import float32_params, nested_params, random_gradients
+from conftest import case_id, flag_grid, float32_params, nested_params, random_gradients, worst_relative_error
 
 NUM_STEPS = 50
 TOLERANCE = 1e-5
@@ -112,25 +111,10 @@ def _our_trajectory(name, kwargs, traced=TRACED_ARGUMENTS):
     return [np.stack(column) for column in trajectory]
 
 
-def _relative_error(ours, theirs):
-    """max over steps and leaves of max|ours − torch| / max(1, max|torch leaf|), and where."""
-    worst = (0.0, None, None)
-    for leaf_index, (a, b) in enumerate(zip(ours, theirs)):
-        a = a.reshape(NUM_STEPS, -1).astype(np.float64)
-        b = b.reshape(NUM_STEPS, -1).astype(np.float64)
-        scale = np.maximum(1.0, np.abs(b).max(axis=1))
-        per_step = np.abs(a - b).max(axis=1) / scale
-        per_step = np.where(np.isnan(per_step), np.inf, per_step)  # a NaN on either side fails
-        step = int(np.argmax(per_step))
-        if per_step[step] > worst[0]:
-            worst = (float(per_step[step]), leaf_index, step)
-    return worst
-
-
 def _assert_parity(torch, name, kwargs, our_kwargs=None, traced=TRACED_ARGUMENTS, make_scheduler=None):
     theirs = _torch_trajectory(torch, name, kwargs, make_scheduler)
     ours = _our_trajectory(name, kwargs if our_kwargs is None else our_kwargs, traced)
-    error, leaf, step = _relative_error(ours, theirs)
+    error, leaf, step = worst_relative_error(ours, theirs)
     assert error <= TOLERANCE, (
         f"{name}({kwargs}): leaf {leaf} at step {step} is off by {error:.3g} of its scale "
         f"(tolerance {TOLERANCE:g})."
@@ -140,46 +124,32 @@ def _assert_parity(torch, name, kwargs, our_kwargs=None, traced=TRACED_ARGUMENTS
 
 # ---- the grids: every flag combination torch accepts --------------------------------
 
-def _product(**axes):
-    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-
-
 def _sgd_allows(config):
     return not config["nesterov"] or (config["momentum"] > 0 and config["dampening"] == 0)
 
 
 GRIDS = {
-    "SGD": [c for c in _product(lr=[1e-2], momentum=[0, 0.9], dampening=[0, 0.5], nesterov=[False, True],
+    "SGD": [c for c in flag_grid(lr=[1e-2], momentum=[0, 0.9], dampening=[0, 0.5], nesterov=[False, True],
                                 weight_decay=[0, 1e-2], maximize=[False, True]) if _sgd_allows(c)],
-    "Adam": _product(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], amsgrad=[False, True],
+    "Adam": flag_grid(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], amsgrad=[False, True],
                      decoupled_weight_decay=[False, True], maximize=[False, True]),
-    "AdamW": _product(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], amsgrad=[False, True],
+    "AdamW": flag_grid(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], amsgrad=[False, True],
                       maximize=[False, True]),
-    "Adagrad": _product(lr=[1e-1], lr_decay=[0, 5e-2], weight_decay=[0, 1e-2], initial_accumulator_value=[0, 0.5],
+    "Adagrad": flag_grid(lr=[1e-1], lr_decay=[0, 5e-2], weight_decay=[0, 1e-2], initial_accumulator_value=[0, 0.5],
                         eps=[1e-10, 1e-1], maximize=[False, True]),
-    "Adadelta": _product(lr=[1.0], rho=[0.9, 0.5], eps=[1e-6, 1e-1], weight_decay=[0, 1e-2],
+    "Adadelta": flag_grid(lr=[1.0], rho=[0.9, 0.5], eps=[1e-6, 1e-1], weight_decay=[0, 1e-2],
                          maximize=[False, True]),
-    "RMSprop": _product(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], momentum=[0, 0.9],
+    "RMSprop": flag_grid(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], momentum=[0, 0.9],
                         centered=[False, True], maximize=[False, True]),
-    "Adamax": _product(lr=[2e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], maximize=[False, True]),
-    "NAdam": _product(lr=[2e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], decoupled_weight_decay=[False, True],
+    "Adamax": flag_grid(lr=[2e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], maximize=[False, True]),
+    "NAdam": flag_grid(lr=[2e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], decoupled_weight_decay=[False, True],
                       maximize=[False, True]),
-    "RAdam": _product(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], decoupled_weight_decay=[False, True],
+    "RAdam": flag_grid(lr=[1e-2], eps=[1e-8, 1e-1], weight_decay=[0, 1e-2], decoupled_weight_decay=[False, True],
                       maximize=[False, True]),
 }
 
 
-def _case_id(name, kwargs):
-    parts = [name]
-    for key, value in kwargs.items():
-        if value is True:
-            parts.append(key)
-        elif value is not False:
-            parts.append(f"{key}={value:g}" if isinstance(value, (int, float)) else f"{key}={value}")
-    return "-".join(parts)
-
-
-GRID_CASES = [pytest.param(name, config, id=_case_id(name, config)) for name, grid in GRIDS.items() for config in grid]
+GRID_CASES = [pytest.param(name, config, id=case_id(name, config)) for name, grid in GRIDS.items() for config in grid]
 
 
 @pytest.mark.parametrize("name, kwargs", GRID_CASES)
@@ -207,7 +177,7 @@ def test_defaults_match_torch(torch, name):
     _assert_parity(torch, name, {}, traced=())
 
 
-@pytest.mark.parametrize("name, kwargs", [pytest.param(n, k, id=_case_id(n, k)) for n, k in EXTRA_CASES])
+@pytest.mark.parametrize("name, kwargs", [pytest.param(n, k, id=case_id(n, k)) for n, k in EXTRA_CASES])
 def test_extra_hyperparameters_match_torch(torch, name, kwargs):
     _assert_parity(torch, name, kwargs, traced=())
 

@@ -18,7 +18,6 @@ compiles once.
 
 import functools
 import inspect
-import itertools
 
 import chex
 import jax
@@ -27,7 +26,14 @@ import numpy as np
 import pytest
 
 import jaxopt_edu as jo
-from conftest import assert_steps_keep_shapes_and_dtypes, float32_params, random_gradients
+from conftest import (
+    assert_steps_keep_shapes_and_dtypes,
+    case_id,
+    flag_grid,
+    float32_params,
+    random_gradients,
+    worst_relative_error,
+)
 from jaxopt_edu.compat import torch_rules
 
 NUM_STEPS = 50
@@ -136,21 +142,6 @@ def _our_run(name, kwargs, traced):
     return [np.stack(c) for c in params_out], ([np.stack(a) for a in averages_out] if name == "ASGD" else None)
 
 
-def _relative_error(ours, theirs):
-    """max over steps and leaves of max|ours − torch| / max(1, max|torch leaf|), and where."""
-    worst = (0.0, None, None)
-    for leaf_index, (a, b) in enumerate(zip(ours, theirs)):
-        a = a.reshape(NUM_STEPS, -1).astype(np.float64)
-        b = b.reshape(NUM_STEPS, -1).astype(np.float64)
-        scale = np.maximum(1.0, np.abs(b).max(axis=1))
-        per_step = np.abs(a - b).max(axis=1) / scale
-        per_step = np.where(np.isnan(per_step), np.inf, per_step)  # a NaN on either side fails
-        step = int(np.argmax(per_step))
-        if per_step[step] > worst[0]:
-            worst = (float(per_step[step]), leaf_index, step)
-    return worst
-
-
 def _assert_parity(torch, name, kwargs, our_kwargs=None, traced=None, make_scheduler=None):
     theirs, their_averages = _torch_run(torch, name, kwargs, make_scheduler)
     ours, our_averages = _our_run(name, kwargs if our_kwargs is None else our_kwargs,
@@ -158,26 +149,22 @@ def _assert_parity(torch, name, kwargs, our_kwargs=None, traced=None, make_sched
     for what, a, b in [("params", ours, theirs), ("ax", our_averages, their_averages)]:
         if b is None:
             continue
-        error, leaf, step = _relative_error(a, b)
+        error, leaf, step = worst_relative_error(a, b)
         assert error <= TOLERANCE, (f"{name}({kwargs}): {what} leaf {leaf} at step {step} is off by {error:.3g} of "
                                     f"its scale (tolerance {TOLERANCE:g}).")
 
 
 # ---- the grids ----------------------------------------------------------------------------
 
-def _product(**axes):
-    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
-
-
 def _zipped(keys, rows, **axes):
     """Each row of values for `keys` (static flags, one compile each), times the product of `axes` (traced)."""
-    return [{**dict(zip(keys, row)), **config} for row in rows for config in _product(**axes)]
+    return [{**dict(zip(keys, row)), **config} for row in rows for config in flag_grid(**axes)]
 
 
 GRIDS = {
     # t0 = 1e6 (ax = θ), 10 (equal-weight mean from step 12), 2.5 (μ = 1/(t − 3.5)): the averaging's three
     # regimes; λ = 0.5 makes η decay fast (the default λ = 1e-4 runs in test_defaults_match_torch)
-    "ASGD": _product(lr=[5e-2], lambd=[0.5], t0=[1e6, 10.0, 2.5], weight_decay=[0, 1e-2], maximize=[False, True]),
+    "ASGD": flag_grid(lr=[5e-2], lambd=[0.5], t0=[1e6, 10.0, 2.5], weight_decay=[0, 1e-2], maximize=[False, True]),
     # lr = 0.5 > 1/√t until t = 4: ρ_t is first the lr, then 1/√t
     "Adafactor": _zipped(("eps", "maximize"), [((None, 1e-3), False), ((1e-3, 1e-1), True)],
                          lr=[0.5], d=[1.0, 3.0], weight_decay=[0.0, 0.1]),
@@ -192,17 +179,7 @@ GRIDS = {
 }
 
 
-def _case_id(name, kwargs):
-    parts = [name]
-    for key, value in kwargs.items():
-        if value is True:
-            parts.append(key)
-        elif value is not False:
-            parts.append(f"{key}={value:g}" if isinstance(value, (int, float)) else f"{key}={value}")
-    return "-".join(parts)
-
-
-@pytest.mark.parametrize("name, kwargs", [pytest.param(n, c, id=_case_id(n, c)) for n, g in GRIDS.items() for c in g])
+@pytest.mark.parametrize("name, kwargs", [pytest.param(n, c, id=case_id(n, c)) for n, g in GRIDS.items() for c in g])
 def test_grid_matches_torch(torch, name, kwargs):
     _assert_parity(torch, name, kwargs)
 
@@ -221,7 +198,7 @@ EXTRA_CASES = [  # Python numbers throughout (nothing traced), off the grid
 ]
 
 
-@pytest.mark.parametrize("name, kwargs", [pytest.param(n, k, id=_case_id(n, k)) for n, k in EXTRA_CASES])
+@pytest.mark.parametrize("name, kwargs", [pytest.param(n, k, id=case_id(n, k)) for n, k in EXTRA_CASES])
 def test_extra_hyperparameters_match_torch(torch, name, kwargs):
     _assert_parity(torch, name, kwargs, traced=())
 
