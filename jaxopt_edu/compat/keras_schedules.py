@@ -119,6 +119,13 @@ def _ceil_of_ratio(count, steps) -> jax.Array:
 
 # ---- exponential and inverse-time decay ------------------------------------------
 
+def _decay_progress(count, decay_steps, staircase: bool):
+    """p = t / T, or ⌊t / T⌋ with `staircase` (ExponentialDecay's and InverseTimeDecay's exponent)."""
+    if staircase:
+        return _floor_of_ratio(count, decay_steps)
+    return _step(count) / _f32(decay_steps)
+
+
 def ExponentialDecay(initial_learning_rate: float, decay_steps: float, decay_rate: float,
                      staircase: bool = False) -> Schedule:
     """keras.optimizers.schedules.ExponentialDecay:
@@ -136,10 +143,7 @@ def ExponentialDecay(initial_learning_rate: float, decay_steps: float, decay_rat
     check_non_negative("decay_rate", decay_rate)
 
     def schedule(count):
-        if staircase:
-            p = _floor_of_ratio(count, decay_steps)
-        else:
-            p = _step(count) / _f32(decay_steps)
+        p = _decay_progress(count, decay_steps, staircase)
         return _f32(initial_learning_rate) * jnp.power(_f32(decay_rate), p)
 
     return schedule
@@ -164,10 +168,7 @@ def InverseTimeDecay(initial_learning_rate: float, decay_steps: float, decay_rat
     check_non_negative("decay_rate", decay_rate)
 
     def schedule(count):
-        if staircase:
-            p = _floor_of_ratio(count, decay_steps)
-        else:
-            p = _step(count) / _f32(decay_steps)
+        p = _decay_progress(count, decay_steps, staircase)
         return _f32(initial_learning_rate) / (_f32(1.0) + _f32(decay_rate) * p)
 
     return schedule
