@@ -68,21 +68,16 @@ def train_command(args: argparse.Namespace) -> int:
     from jaxopt_edu.runs import load_data, train
 
     from jaxopt_edu.runs.distributed import initialize_processes
+    from jaxopt_edu.training.parallel import is_main_process
 
     config = load_config(args.config, args.settings)
     out = Path(args.out) if args.out else DEFAULT_RUNS_DIR / config["name"]
     several = initialize_processes(args.coordinator, args.num_processes, args.process_id, args.heartbeat_timeout)
     splits = load_data(config, args.data_dir)
     result = train(config, splits, out_dir=out)
-    if not several or result.metrics["processes"] == 1 or _is_process_zero():
+    if not several or is_main_process():
         _print_summary(config, result, out)
     return 0
-
-
-def _is_process_zero() -> bool:
-    import jax
-
-    return jax.process_index() == 0
 
 
 def compare_command(args: argparse.Namespace) -> int:
