@@ -103,6 +103,29 @@ def assert_close_to_leaf_scale(ours, reference, tol):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.max(np.abs(b)))
 
 
+def scanned_trajectories(transformations, params, grads_seq):
+    """For each transformation, (per-step updates stacked [steps, ...], final params), each update
+    applied before the next step (weight decay and parameter scales see the moving params); all in
+    one compiled function, one `lax.scan` each."""
+    import jaxopt_edu as jo
+
+    grads_stack = jax.tree.map(lambda *leaves: jnp.stack(leaves), *grads_seq)
+
+    def run(params, grads_stack):
+        results = []
+        for tx in transformations:
+            def step(carry, grads, tx=tx):
+                params, state = carry
+                updates, state = tx.update(grads, state, params)
+                return (jo.apply_updates(params, updates), state), updates
+
+            (final_params, _), updates = jax.lax.scan(step, (params, tx.init(params)), grads_stack)
+            results.append((updates, final_params))
+        return results
+
+    return jax.jit(run)(params, grads_stack)
+
+
 def worst_relative_error(ours, theirs):
     """(error, leaf, step): the max over steps and leaves of max|ours − reference| / max(1, max|reference
     leaf|), for per-leaf trajectories stacked [steps, ...]; a NaN on either side counts as infinite."""

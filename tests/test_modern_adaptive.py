@@ -12,7 +12,7 @@ import optax
 import pytest
 
 import jaxopt_edu as jo
-from conftest import assert_close_to_leaf_scale, random_gradients
+from conftest import assert_close_to_leaf_scale, random_gradients, scanned_trajectories
 
 NUM_STEPS = 50
 
@@ -34,27 +34,6 @@ def _matrices_only(params):
 
 def _inverse_time(count):
     return 0.1 / (1.0 + count)
-
-
-def _trajectories(transformations, params, grads_seq):
-    """For each transformation: its per-step updates and final params, with each update applied
-    (weight decay and the parameter scale see the moving params). All in one compiled function,
-    one scan each."""
-    grads_stack = jax.tree.map(lambda *leaves: jnp.stack(leaves), *grads_seq)
-
-    def run(params, grads_stack):
-        results = []
-        for tx in transformations:
-            def step(carry, grads, tx=tx):
-                params, state = carry
-                updates, state = tx.update(grads, state, params)
-                return (jo.apply_updates(params, updates), state), updates
-
-            (final_params, _), updates = jax.lax.scan(step, (params, tx.init(params)), grads_stack)
-            results.append((updates, final_params))
-        return results
-
-    return jax.jit(run)(params, grads_stack)
 
 
 # name -> (factory taking the library module, tolerance). The same keywords build both
@@ -100,7 +79,7 @@ def test_matches_optax_over_fifty_steps_under_jit(optimizer):
     assert len(cases) >= 3
     params = mixed_rank_params()
     grads_seq = random_gradients(params, NUM_STEPS)
-    results = _trajectories([PARITY[name][0](lib) for name in cases for lib in (jo, optax)], params, grads_seq)
+    results = scanned_trajectories([PARITY[name][0](lib) for name in cases for lib in (jo, optax)], params, grads_seq)
     for index, name in enumerate(cases):
         (got, got_params), (want, want_params) = results[2 * index], results[2 * index + 1]
         tol = PARITY[name][1]

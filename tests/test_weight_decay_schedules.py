@@ -13,8 +13,14 @@ import optax
 import pytest
 
 import jaxopt_edu as jo
-from conftest import assert_close_to_leaf_scale, assert_steps_keep_shapes_and_dtypes, float32_params, \
-    nested_params, random_gradients
+from conftest import (
+    assert_close_to_leaf_scale,
+    assert_steps_keep_shapes_and_dtypes,
+    float32_params,
+    nested_params,
+    random_gradients,
+    scanned_trajectories,
+)
 
 NUM_STEPS = 50
 
@@ -49,30 +55,10 @@ PARITY = {
 }
 
 
-def _trajectories(transformations, params, grads_seq):
-    """Per-step updates and final params of each transformation, the updates applied every step (the
-    decay sees the moving params); one compiled function, one scan each."""
-    grads_stack = jax.tree.map(lambda *leaves: jnp.stack(leaves), *grads_seq)
-
-    def run(params, grads_stack):
-        results = []
-        for tx in transformations:
-            def step(carry, grads, tx=tx):
-                params, state = carry
-                updates, state = tx.update(grads, state, params)
-                return (optax.apply_updates(params, updates), state), updates
-
-            (final_params, _), updates = jax.lax.scan(step, (params, tx.init(params)), grads_stack)
-            results.append((updates, final_params))
-        return results
-
-    return jax.jit(run)(params, grads_stack)
-
-
 def test_matches_optax_over_fifty_steps():
     params = float32_params()
     grads_seq = random_gradients(params, NUM_STEPS)
-    results = _trajectories([build(lib) for build in PARITY.values() for lib in (jo, optax)], params, grads_seq)
+    results = scanned_trajectories([build(lib) for build in PARITY.values() for lib in (jo, optax)], params, grads_seq)
     for index, name in enumerate(PARITY):
         (got, got_params), (want, want_params) = results[2 * index], results[2 * index + 1]
         try:
