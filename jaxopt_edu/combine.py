@@ -49,7 +49,7 @@ def stateless(update_fn: Callable[[Updates, Optional[Params]], Updates]) -> Grad
 
 
 def chain(*transformations: GradientTransformation) -> GradientTransformation:
-    """Applies transformations in order: `u' = t_n(... t_2(t_1(u)))`.
+    """Applies transformations in order: `u' = t_n(⋯ t_2(t_1(u)))`.
 
     The state is a tuple with one entry per transformation. `chain()` is the
     identity. Optax transformations may be chained too (same signatures).
