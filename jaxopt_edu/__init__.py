@@ -45,6 +45,7 @@ from jaxopt_edu.inject import InjectHyperparamsState, inject_hyperparams
 # --- named optimizers ---------------------------------------------------------
 from jaxopt_edu.optimizers import *  # noqa: F401,F403  (every name in jaxopt_edu/optimizers/__init__.py)
 from jaxopt_edu import optimizers
+from jaxopt_edu.optimizers.fused import FusedStep, fused_adam, fused_adamw, fused_lion, fused_sgd  # one-pass steps
 
 # --- averaging ----------------------------------------------------------------
 from jaxopt_edu.averaging import (
