@@ -2,6 +2,7 @@
 
     jaxopt-edu train CONFIG [--set key=value ...] [--data-dir DIR] [--out DIR]
     jaxopt-edu compare CONFIG [--set key=value ...] [--only LABEL ...] [--data-dir DIR] [--out DIR]
+    jaxopt-edu reproduce NOTEBOOK [--only NAME ...] [--epochs N] [--seeds S ...] [--configs DIR] [--data-dir DIR] [--out DIR]
     jaxopt-edu race [--function quartic] [--optimizers ...] [--learning-rates ...] [--start X ...] [--out DIR]
     jaxopt-edu sweep CONFIG [--set key=value ...] [--data-dir DIR] [--out DIR]
     jaxopt-edu plot-schedule NAME|CONFIG [--set key=value ...] [--steps N] [--steps-per-epoch S] [--out DIR]
@@ -17,6 +18,7 @@ continues a train or compare run from its last finished epoch.
 """
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -50,6 +52,9 @@ def _add_config_arguments(parser: argparse.ArgumentParser, out_default: Optional
                         help="data directory (default: data.dir of the config, $JAXOPT_EDU_DATA, or the user cache)")
     if out_default is not None:
         parser.add_argument("--out", default=None, help=f"output directory (default: {out_default})")
+    parser.add_argument("--no-compilation-cache", action="store_true",
+                        help="compile afresh, without reading or writing the persistent compilation cache "
+                             "(default: on, in $XDG_CACHE_HOME/jaxopt_edu/jax; see training/compilation_cache.py)")
 
 
 def _print_summary(config: dict, result, out: Path) -> None:
@@ -89,6 +94,18 @@ def compare_command(args: argparse.Namespace) -> int:
     comparison = run_comparison(config, out, data_dir=args.data_dir, only=args.only)
     print(comparison.table)
     print(f"wrote {out / 'comparison.md'}, comparison.json, curves.png and one folder per variant")
+    return 0
+
+
+def reproduce_command(args: argparse.Namespace) -> int:
+    """A course notebook's experiments (configs/notebooks/<NOTEBOOK>_*.yaml) beside its printed figures."""
+    from jaxopt_edu.runs import run_reproduction
+
+    out = Path(args.out)
+    reproduction = run_reproduction(args.notebook, out, configs_dir=args.configs, only=args.only,
+                                    epochs=args.epochs, seeds=args.seeds, data_dir=args.data_dir)
+    print(reproduction.table)
+    print(f"wrote {out / 'reproduce.json'}, reproduce.md, curves/ and one folder per seed and experiment")
     return 0
 
 
@@ -171,6 +188,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--only", nargs="+", default=None, metavar="LABEL", help="run only these variants")
     compare.set_defaults(handler=compare_command)
 
+    reproduce = commands.add_parser("reproduce", help="run a course notebook's experiments on its own setups "
+                                    "and print our figures beside the ones it printed")
+    reproduce.add_argument("notebook", help="the notebook's id, e.g. 004 (MNIST MLP) or 002 (CIFAR-10 LeNet chain)")
+    reproduce.add_argument("--only", nargs="+", default=None, metavar="NAME",
+                           help="only these experiments (config names, with or without the notebook prefix)")
+    reproduce.add_argument("--epochs", type=int, default=None,
+                           help="train every experiment this many epochs (a short run; final values are then "
+                                "not compared)")
+    reproduce.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                           help="run each experiment once per seed (default: the config's seed)")
+    reproduce.add_argument("--configs", default=str(Path("configs") / "notebooks"),
+                           help="folder of the notebook configs (default: configs/notebooks)")
+    reproduce.add_argument("--data-dir", default=None,
+                           help="data directory (default: data.dir of the config, $JAXOPT_EDU_DATA, or the user cache)")
+    reproduce.add_argument("--out", default=str(DEFAULT_RUNS_DIR / "reproduce"),
+                           help="output directory (default: runs/reproduce)")
+    reproduce.add_argument("--no-compilation-cache", action="store_true",
+                           help="compile afresh, without the persistent compilation cache")
+    reproduce.set_defaults(handler=reproduce_command)
+
     check = commands.add_parser("check", help="validate a config and print it with its defaults filled in")
     _add_config_arguments(check, None)
     check.set_defaults(handler=check_command)
@@ -230,6 +267,16 @@ def _user_message(error: Exception, out: Optional[Path]) -> Optional[str]:
     return None
 
 
+def _compilation_cache(args: argparse.Namespace):
+    """The persistent compilation cache for a command taking a config (on unless
+    --no-compilation-cache or $JAXOPT_EDU_COMPILATION_CACHE=0); other commands leave JAX as it is."""
+    if not hasattr(args, "no_compilation_cache"):
+        return contextlib.nullcontext()
+    from jaxopt_edu.training.compilation_cache import cache_directory, persistent_compilation_cache
+
+    return persistent_compilation_cache(cache_directory(enabled=not args.no_compilation_cache))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs a command; a UserInputError, an unwritable output or too little memory for the sizes asked
     is one line on stderr and exit status 2.
@@ -247,10 +294,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if out is not None:
             check_output_dir(out)
-        return int(args.handler(args) or 0)
+        with _compilation_cache(args):
+            return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         resumes = " (run the same command again to continue from the last finished epoch)" \
-            if args.command in ("train", "compare") else ""
+            if args.command in ("train", "compare", "reproduce") else ""
         print(f"jaxopt-edu {args.command}: interrupted{resumes}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as error:

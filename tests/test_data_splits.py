@@ -106,7 +106,7 @@ def test_normalize_images_scales_then_standardises_per_channel():
     [
         (dict(name="imagenet"), "name must be one of 'mnist', 'cifar10'"),
         (dict(name=None), "name must be one of"),
-        (dict(validation="half"), "validation must be 'default', 'test_half', 'none' or a float in"),
+        (dict(validation="half"), "validation must be 'default', 'test_half', 'test_coin_flip', 'none' or a float in"),
         (dict(validation=1.0), "validation must be"),
         (dict(validation=0.0), "validation must be"),
         (dict(validation=True), "validation must be"),

@@ -4,7 +4,9 @@
     seed: 0                         # model initialisation, batch order, validation split
     data:
       name: mnist                   # mnist | cifar10
-      validation: default           # default | test_half | none | a fraction in (0, 1)
+      validation: default           # default | test_half | test_coin_flip | none | a fraction in (0, 1)
+                                    # (test_coin_flip: the test set split by a coin per example, as
+                                    # a notebook's torch.rand(n) <= 0.5 mask: about 5,000 / 5,000)
       limit: null                   # keep only the first N training examples (file order)
       subset: null                  # keep N training examples drawn at random (seeded): a fair sample
       dir: null                     # data directory (--data-dir overrides it)
@@ -20,6 +22,9 @@
       drop_last: true               # false: keep each epoch's last partial batch (torch's DataLoader
                                     # drop_last=False): ceil(N / batch_size) updates; not with BatchNorm
       eval_batch_size: 1000
+      eval_every: 1                 # validate after epochs 1, 1 + N, 1 + 2N, ... and the last (a
+                                    # notebook's `if epoch % validation_freq == 0`, 0-based); N > 1
+                                    # needs no early stopping or plateau rule on validation metrics
       checkpoint_every: 10          # null: only after the last epoch
       early_stopping: null          # or {patience: 5, min_delta: 0.0, monitor: validation_loss}
       reduce_lr_on_plateau: null    # or {patience: 3, factor: 0.5, ...}: torch's ReduceLROnPlateau on the
@@ -33,6 +38,13 @@
       fsdp: false                   # params split over the data axis too
     variants:                       # for `jaxopt-edu compare`: label -> overrides (dotted keys)
       sgd: {optimizer: {name: sgd, learning_rate: 0.1}}
+    chained: false                  # true: each variant starts from the previous variant's final
+                                    # weights (in the order listed), as a notebook's cells continue
+                                    # one model; the first starts from the seed's initialisation
+    reference:                      # optional: what a notebook printed for this run (or a variant's
+      notebook: "004"               # own `reference`), compared by `jaxopt-edu reproduce`
+      cell: "In [14]"
+      final_train_loss: 2.2770      # any of final_train_loss, test_accuracy, train_losses (per epoch)
     sweep:                          # for `jaxopt-edu sweep`: optimizer keyword -> N values (see sweep.py)
       learning_rate: {logspace: [-4, -1, 8]}
 
@@ -67,15 +79,15 @@ REQUIRED = object()
 DATASETS = ("mnist", "cifar10")
 CHANNELS = {"mnist": 1, "cifar10": 3}  # image channels of each data set (data.normalization's lengths)
 NORMALIZATION_CHOICES = ("standard", "none")
-VALIDATION_CHOICES = ("default", "test_half", "none")
+VALIDATION_CHOICES = ("default", "test_half", "test_coin_flip", "none")
 MONITORS = ("validation_loss", "validation_accuracy", "train_loss")
 # Sections a compare variant may change: the variants share data, model and seed.
-VARIANT_SECTIONS = ("optimizer", "training", "swa")
+VARIANT_SECTIONS = ("optimizer", "training", "swa", "reference")
 
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-    kind: str  # int | number | bool | str | choice | validation | normalization | section
+    kind: str  # int | number | numbers | bool | str | choice | validation | normalization | section
     default: Any = REQUIRED
     minimum: Optional[float] = None
     choices: tuple = ()
@@ -105,6 +117,11 @@ def _check(key: str, field: Field, value: Any) -> Any:
             raise ConfigError(key, f"expected one of {', '.join(VALIDATION_CHOICES)} or a fraction in (0, 1), got {value!r}")
         else:
             value = float(value)
+    elif kind == "numbers":
+        if not isinstance(value, (list, tuple)) or not value or any(
+                isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item) for item in value):
+            raise ConfigError(key, f"expected a non-empty list of finite numbers, got {value!r}")
+        return [float(item) for item in value]
     elif kind == "normalization":
         return _check_normalization(key, value)
     elif kind == "section":
@@ -190,6 +207,7 @@ TRAINING = {
     "batch_size": Field("int", REQUIRED, minimum=1),
     "drop_last": Field("bool", True),
     "eval_batch_size": Field("int", 1000, minimum=1),
+    "eval_every": Field("int", 1, minimum=1),
     "checkpoint_every": Field("int", 10, minimum=1, nullable=True),
     "early_stopping": Field("section", None, nullable=True, fields=EARLY_STOPPING),
     "reduce_lr_on_plateau": Field("section", None, nullable=True, fields=REDUCE_LR_ON_PLATEAU),
@@ -207,6 +225,14 @@ SWA = {
     "anneal_strategy": Field("choice", "cos", choices=ANNEAL_STRATEGIES),
     "update_bn": Field("bool", True),
 }
+REFERENCE = {  # a notebook's printed figures for a run (`jaxopt-edu reproduce`, runs/reproduce.py)
+    "notebook": Field("str", REQUIRED),
+    "cell": Field("str", REQUIRED),
+    "final_train_loss": Field("number", None, nullable=True),
+    "test_accuracy": Field("number", None, nullable=True),
+    "train_losses": Field("numbers", None, nullable=True),
+    "note": Field("str", None, nullable=True),
+}
 TOP = {
     "name": Field("str", None, nullable=True),
     "description": Field("str", None, nullable=True),
@@ -218,6 +244,8 @@ TOP = {
     "swa": Field("section", None, nullable=True, fields=SWA),
     "parallel": Field("section", {"data": 1, "shard_optimizer_state": False, "fsdp": False}, fields=PARALLEL),
     "variants": Field("variants", None, nullable=True),
+    "chained": Field("bool", False),
+    "reference": Field("section", None, nullable=True, fields=REFERENCE),
     "sweep": Field("sweep", None, nullable=True),
 }
 
@@ -316,7 +344,37 @@ def validate(raw: Any) -> dict:
     config["sweep"] = check_sweep(raw.get("sweep"), config["optimizer"])
     _check_plateau(config)
     _check_data(config)
+    _check_eval_every(config)
+    _check_chained(config)
     return config
+
+
+def _check_eval_every(config: dict) -> None:
+    """training.eval_every > 1 leaves epochs without validation: nothing may need them each epoch
+    (checked for the config and each variant's training section)."""
+    trainings = [("training", config["training"])] + [
+        (f"variants.{label}.training", sections["training"])
+        for label, sections in (config["variants"] or {}).items() if "training" in sections]
+    for key, training in trainings:
+        if training["eval_every"] == 1:
+            continue
+        if training["early_stopping"] is not None and training["early_stopping"]["monitor"] != "train_loss":
+            raise ConfigError(f"{key}.eval_every", "must be 1 with early_stopping on a validation metric "
+                              "(it checks the validation after every epoch); set eval_every: 1")
+        if training["reduce_lr_on_plateau"] is not None and training["reduce_lr_on_plateau"]["monitor"] != "train_loss":
+            raise ConfigError(f"{key}.eval_every", "must be 1 with reduce_lr_on_plateau on a validation "
+                              "metric (it reads the validation after every epoch); set eval_every: 1")
+
+
+def _check_chained(config: dict) -> None:
+    """chained: true needs two or more variants to chain, and no sweep."""
+    if not config["chained"]:
+        return
+    if not config["variants"] or len(config["variants"]) < 2:
+        raise ConfigError("chained", "true needs two or more variants (each starts from the previous "
+                          "one's final weights); add variants or remove chained")
+    if config["sweep"] is not None:
+        raise ConfigError("chained", "cannot be combined with sweep")
 
 
 def _check_data(config: dict) -> None:
@@ -353,6 +411,6 @@ def variant_configs(config: dict, only: Optional[Sequence[str]] = None) -> dict:
         if unknown:
             raise ConfigError("--only", f"no variant {unknown[0]!r} (variants: {', '.join(variants)})")
         variants = {label: variants[label] for label in only}
-    base = {**config, "variants": None, "sweep": None}
+    base = {**config, "variants": None, "sweep": None, "chained": False}
     return {label: copy.deepcopy({**base, **sections, "name": f"{config['name']}/{label}"})
             for label, sections in variants.items()}

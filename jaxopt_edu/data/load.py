@@ -21,7 +21,7 @@ import numpy as np
 
 from jaxopt_edu.data.cifar10 import load_cifar10
 from jaxopt_edu.data.dataset import Splits
-from jaxopt_edu.data.mnist import load_mnist
+from jaxopt_edu.data.mnist import load_mnist, load_mnist_cached
 from jaxopt_edu.data.paths import resolve_data_dir
 from jaxopt_edu.data.splits import check_seed, check_validation, make_splits
 
@@ -55,7 +55,9 @@ def load_dataset(
         $JAXOPT_EDU_DATA, else the user cache dir); the files live in its
         `mnist/` or `cifar10/` folder.
       validation: "default" (the table above); "test_half": the official test
-        set halved at random into validation and test; a float f in (0, 1):
+        set halved at random into validation and test; "test_coin_flip": the
+        official test set split by a fair coin per example, as a notebook's
+        `torch.rand(n) <= 0.5` mask does (halves of about n / 2); a float f in (0, 1):
         a random fraction f of the training set held out as validation;
         "none": an empty validation set.
       seed: an int >= 0 (or a jax.random key) fixing the random split.
@@ -70,7 +72,8 @@ def load_dataset(
         `data.subset` (a seeded random draw).
       normalization: "default" (the table above); None or "none": pixels in
         [0, 1]; or (mean, std), each a float or one float per channel.
-      cache: cache decoded pixels of slow sources (CIFAR-10) as an .npz.
+      cache: keep the decoded pixels (CIFAR-10's JPEGs or pickles, MNIST's gzipped
+        IDX files) as an uncompressed .npz (`data/cache.py`), read back on the next load.
 
     Returns:
       Splits of float32 NHWC images, (N, 28, 28, 1) or (N, 32, 32, 3), and
@@ -93,7 +96,7 @@ def load_dataset(
 
     directory = resolve_data_dir(data_dir)
     if key == "mnist":
-        raw = load_mnist(directory, download=download)
+        raw = load_mnist_cached(directory, download=download) if cache else load_mnist(directory, download=download)
     else:
         raw = load_cifar10(directory, download=download, cache=cache)
     return make_splits(raw, validation=validation, seed=seed, limit=limit, mean=mean, std=std)

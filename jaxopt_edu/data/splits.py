@@ -25,7 +25,7 @@ from jaxopt_edu.data.dataset import Dataset, RawData, Splits
 
 PADDING_INDEX = -1
 _SPLIT_STREAM, _EPOCH_STREAM = 1, 2
-VALIDATION_CHOICES = "'default', 'test_half', 'none' or a float in (0, 1)"
+VALIDATION_CHOICES = "'default', 'test_half', 'test_coin_flip', 'none' or a float in (0, 1)"
 
 
 # --- seeds --------------------------------------------------------------------
@@ -69,6 +69,14 @@ def half_split_indices(num_examples: int, seed: Any) -> tuple:
     return np.sort(order[:half]), np.sort(order[half:])
 
 
+def coin_flip_split_indices(num_examples: int, seed: Any) -> tuple:
+    """Two disjoint sorted index arrays: each example goes to the first with probability ½,
+    independently (u_i ~ U[0, 1), first = {i : u_i ≤ ½}), as a notebook's
+    `torch.rand(n) <= 0.5` mask splits a data set: the sizes vary around n / 2 with the seed."""
+    first = _rng(_SPLIT_STREAM, seed, 1).random(num_examples) <= 0.5
+    return np.flatnonzero(first), np.flatnonzero(~first)
+
+
 def holdout_indices(num_examples: int, fraction: float, seed: Any) -> tuple:
     """(kept, held out): sorted disjoint indices, `round(fraction * n)` of them held out."""
     held = int(round(fraction * num_examples))
@@ -84,7 +92,7 @@ def holdout_indices(num_examples: int, fraction: float, seed: Any) -> tuple:
 def check_validation(validation: Union[str, float]) -> None:
     """ValueError unless `validation` is one of VALIDATION_CHOICES."""
     if isinstance(validation, str):
-        if validation in ("default", "test_half", "none"):
+        if validation in ("default", "test_half", "test_coin_flip", "none"):
             return
     elif isinstance(validation, (float, np.floating)) and 0.0 < validation < 1.0:
         return
@@ -112,6 +120,8 @@ def make_splits(
     """Splits a decoded data set three ways and normalises it (`validation` already resolved).
 
     - "test_half": the official test set, halved at random: validation and test.
+    - "test_coin_flip": the official test set split by a fair coin per example (validation:
+      heads), as a notebook's `torch.rand(n) <= 0.5` does; the halves are about n / 2 each.
     - a float f: a random fraction f of the training set is the validation set.
     - "none": an empty validation set (zero examples, same image shape).
     `limit` then keeps the first `limit` examples of the training split only.
@@ -121,6 +131,9 @@ def make_splits(
     if validation == "test_half":
         train, validation_from = all_train, "test"
         validation_indices, test = half_split_indices(all_test.size, seed)
+    elif validation == "test_coin_flip":
+        train, validation_from = all_train, "test"
+        validation_indices, test = coin_flip_split_indices(all_test.size, seed)
     elif validation == "none":
         train, test = all_train, all_test
         validation_from, validation_indices = "test", all_test[:0]

@@ -4,6 +4,7 @@
     result = lab.race()                         # the guide's convergence race, one jit
     print(result.format_table())
     lab.plot_race(result, "race.png")
+    lab.plot_loss_and_gradient(lab.quartic, lab.landmarks(lab.quartic), "loss.png", ylim=(0, 5))
 
     tx = lab.telemetry(jo.adam(1e-3), history_size=100)   # statistics in the state
     lab.latest_stats(state).update_param_ratio
@@ -12,6 +13,7 @@
     print(sweep.table()); lab.plot_sweep(sweep, "sweep.png")
 
 functions.py  test losses with known minima     race.py       convergence races
+landmarks.py  minima, saddles and inflection points of a 1-D loss (`plot_loss_and_gradient` draws them)
 telemetry.py  per-step statistics in the state  sweep.py      vmapped hyperparameter sweeps
 cli_commands.py  the `jaxopt-edu race` and `plot-schedule` arguments
 
@@ -31,7 +33,9 @@ from jaxopt_edu.lab.functions import (
     rosenbrock,
     saddle,
 )
+from jaxopt_edu.lab.landmarks import Landmarks, landmarks
 from jaxopt_edu.plots import (
+    plot_loss_and_gradient,
     plot_loss_curves,
     plot_race,
     plot_schedule,

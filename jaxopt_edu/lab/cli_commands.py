@@ -26,8 +26,9 @@ import numpy as np
 from jaxopt_edu.config.errors import ConfigError
 from jaxopt_edu.config.loader import parse_yaml, read_config_file
 from jaxopt_edu.lab.functions import FUNCTIONS, get_function
+from jaxopt_edu.lab.landmarks import landmarks
 from jaxopt_edu.lab.race import DEFAULT_LEARNING_RATES, DEFAULT_MAX_ITERS, DEFAULT_OPTIMIZERS, race
-from jaxopt_edu.plots import plot_race
+from jaxopt_edu.plots import plot_loss_and_gradient, plot_race
 from jaxopt_edu.training.metrics import write_json_atomic
 
 
@@ -49,11 +50,16 @@ def add_race_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_race(out: Path, function: str = "quartic", optimizers=None, learning_rates=DEFAULT_LEARNING_RATES,
              start=None, max_iters: int = DEFAULT_MAX_ITERS):
-    """Runs a race and writes OUT/race.json and OUT/race_paths.png; returns the RaceResult."""
+    """Runs a race and writes OUT/race.json and OUT/race_paths.png (and, for a 1-D function, the
+    guide's loss_and_gradient.png with its minimum and inflection points); returns the RaceResult."""
     result = race(function, optimizers, learning_rates, start, max_iters)
     out = Path(out)
     write_json_atomic(out / "race.json", result.to_records())
     plot_race(result, out / "race_paths.png")
+    loss = get_function(function)
+    if loss.dimension == 1:
+        plot_loss_and_gradient(loss, landmarks(loss), out / "loss_and_gradient.png",
+                               ylim=(0.0, 5.0) if loss.name == "quartic" else None)
     return result
 
 
@@ -63,7 +69,8 @@ def race_command(args: argparse.Namespace) -> int:
     result = run_race(Path(args.out), function, args.optimizers, args.learning_rates, args.start, args.max_iters)
     print(f"{function.formula}, start {np.asarray(result.start).tolist()}, max_iters {result.max_iters}")
     print(result.format_table())
-    print(f"wrote {Path(args.out) / 'race.json'} and {Path(args.out) / 'race_paths.png'}")
+    extra = " and loss_and_gradient.png" if function.dimension == 1 else ""
+    print(f"wrote {Path(args.out) / 'race.json'}, {Path(args.out) / 'race_paths.png'}{extra}")
     return 0
 
 

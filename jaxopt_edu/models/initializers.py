@@ -19,6 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxopt_edu.models.patch_conv import Conv
+
 INITIALIZATIONS = ("flax", "torch")
 
 # variance_scaling's uniform bound is sqrt(3·scale/fan_in): scale 1/3 gives 1/√fan_in.
@@ -48,9 +50,10 @@ def dense(features: int, fan_in: int, initialization: str, dtype: Any) -> nn.Den
 
 def conv(features: int, kernel_size: Sequence[int], in_channels: int, initialization: str, dtype: Any,
          **kwargs) -> nn.Conv:
-    """A Conv layer initialised the flax or the torch way."""
+    """A Conv layer initialised the flax or the torch way (`patch_conv.Conv`: flax's, as one
+    matrix product of patches on the CPU when "VALID" and stride 1)."""
     if initialization == "torch":
         fan_in = math.prod(kernel_size) * in_channels
-        return nn.Conv(features, kernel_size, dtype=dtype, kernel_init=_torch_kernel_init,
-                       bias_init=_torch_bias_init(fan_in), **kwargs)
-    return nn.Conv(features, kernel_size, dtype=dtype, **kwargs)
+        return Conv(features, kernel_size, dtype=dtype, kernel_init=_torch_kernel_init,
+                    bias_init=_torch_bias_init(fan_in), **kwargs)
+    return Conv(features, kernel_size, dtype=dtype, **kwargs)

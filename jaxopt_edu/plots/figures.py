@@ -7,11 +7,12 @@ through `jaxopt_edu.outputs.atomic_write`: a figure on disk is whole or absent.
 
 import os
 from pathlib import Path
-from typing import Union
-
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Union
 
 from jaxopt_edu.outputs import atomic_write
+
+if TYPE_CHECKING:  # matplotlib is imported when a figure is drawn, not with the package (it takes ~0.5 s)
+    from matplotlib.figure import Figure
 
 PathLike = Union[str, os.PathLike]
 DPI = 110
@@ -19,6 +20,8 @@ DPI = 110
 
 def panels(count: int, width: float = 5.0, height: float = 4.0, rows: int = 1):
     """A figure of `count` panels of width × height inches, in `rows` rows: (figure, [axes])."""
+    from matplotlib.figure import Figure
+
     columns = -(-count // rows)
     figure = Figure(figsize=(width * columns, height * rows), layout="constrained")
     return figure, list(figure.subplots(rows, columns, squeeze=False).reshape(-1))[:count]
@@ -33,7 +36,7 @@ def colours(count: int) -> list:
     return [colormaps["tab10"](k) for k in range(count)]
 
 
-def save_png(figure: Figure, path: PathLike) -> Path:
+def save_png(figure: "Figure", path: PathLike) -> Path:
     """Writes `figure` to `path` (a .png; folders made), atomically; returns the path."""
     path = Path(path)
     if path.suffix.lower() != ".png":

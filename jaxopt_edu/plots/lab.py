@@ -1,6 +1,7 @@
 """Pictures of optimizers at work (the lab's figures), written as PNG files.
 
     plot_race(result, "race.png")              parameter paths over the loss landscape
+    plot_loss_and_gradient(quartic, landmarks(quartic), "loss.png")   L and L' with the landmarks marked
     plot_schedule(schedule, 1000, "lr.png")    a learning-rate schedule, value against step
     plot_loss_curves({"adam": losses}, "loss.png")
     plot_sweep(sweep_result, "sweep.png")      final loss against the swept hyperparameter
@@ -205,3 +206,40 @@ def plot_telemetry(
         ax.legend(fontsize=6)
     figure.suptitle(title or field.replace("_", " "))
     return save_png(figure, path)
+
+
+def plot_loss_and_gradient(function, marks, path: PathLike, bounds: Optional[tuple] = None,
+                           ylim: Optional[tuple] = None, num: int = 401) -> Path:
+    """The TF Core guide's figure: a 1-D loss L and its derivative L' on one axis, with its
+    landmarks marked (`lab.landmarks`): each saddle (a flat inflection point, the guide's
+    "inflection point") filled green, other inflection points hollow green, the global minimum red.
+
+    `function`: a 1-D LossFunction (its `loss`, `formula`, `bounds`); `marks`: its Landmarks;
+    `ylim`: the vertical window (the guide's is (0, 5)); default: fitted to L and L'."""
+    low, high = bounds if bounds is not None else function.bounds[0]
+    x = np.linspace(low, high, num)
+    loss = np.asarray(jax.vmap(function.loss)(jnp.asarray(x, jnp.float32)))
+    slope = np.asarray(jax.vmap(jax.grad(function.loss))(jnp.asarray(x, jnp.float32)))
+    value = lambda point: float(function.loss(jnp.asarray(point, jnp.float32)))
+    figure, (axis,) = panels(1, width=7.0, height=4.5)
+    axis.plot(x, loss, color="k", label="loss L(x)")
+    axis.plot(x, slope, color="tab:blue", label="gradient L′(x)")
+    for k, point in enumerate(marks.saddles):
+        axis.plot(point, value(point), "o", color="tab:green", label="inflection point (flat: L′ = 0)" if k == 0 else None)
+    others = [point for point in marks.inflections if point not in marks.saddles]
+    for k, point in enumerate(others):
+        axis.plot(point, value(point), "o", markerfacecolor="none", color="tab:green",
+                  label="inflection point (L″ = 0)" if k == 0 else None)
+    if marks.global_minimum is not None:
+        axis.plot(marks.global_minimum, value(marks.global_minimum), "o", color="tab:red",
+                  label=f"global minimum, x = {marks.global_minimum:.4g}")
+    axis.axhline(0.0, color="0.6", linewidth=0.6)
+    if ylim is not None:
+        axis.set_ylim(*ylim)
+    axis.set_xlabel("x")
+    axis.set_ylabel("loss")
+    axis.set_title(f"{function.formula} and its gradient")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize="small")
+    return save_png(figure, path)
+

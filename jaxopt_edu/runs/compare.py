@@ -20,17 +20,26 @@ before any training), and every variant starts from the same initial weights
 Each file is written whole or not at all (an interrupted comparison leaves the
 previous complete table). With `only`, just those variants run; the other
 variants' rows already in OUT/comparison.json stay in the table and the curves.
+
+`chained: true` runs the variants in the order listed, each starting from the
+previous variant's final weights (its last weights, not an SWA average: the
+model a notebook's next cell continues), the optimizer state fresh, as the
+cells of a notebook continue one model. A variant's checkpoints record the
+chain before it, so a rerun resumes every finished variant and continues the
+chain. `only` is refused for a chained comparison (a variant needs all the
+ones before it).
 """
 
 import re
 from pathlib import Path
 from typing import Any, NamedTuple, Optional, Sequence, Union
 
+from jaxopt_edu.config.errors import ConfigError
 from jaxopt_edu.config.schema import variant_configs
 from jaxopt_edu.outputs import write_text_atomic
 from jaxopt_edu.plots import plot_comparison
 from jaxopt_edu.runs.build import build_variants, load_data
-from jaxopt_edu.runs.train import train
+from jaxopt_edu.runs.train import run_config, train
 from jaxopt_edu.training.metrics import read_json, write_json_atomic
 
 COLUMNS = ("variant", "optimizer", "batch", "epochs", "final train loss", "best val loss",
@@ -108,6 +117,9 @@ def _row(label: str, variant: dict, result: Any) -> dict:
 def run_comparison(config: dict, out: Union[str, Path], data_dir: Optional[Union[str, Path]] = None,
                    only: Optional[Sequence[str]] = None, splits: Any = None, progress: Optional[bool] = None) -> Comparison:
     """Trains every variant (same data, same initial weights); writes OUT/comparison.md/.json and curves.png."""
+    if config.get("chained") and only:
+        raise ConfigError("--only", "a chained comparison runs every variant in order (each starts from "
+                          "the previous one's final weights); run it whole: finished variants resume")
     variants = variant_configs(config, only)
     out = Path(out)
     if splits is None:
@@ -121,8 +133,14 @@ def run_comparison(config: dict, out: Union[str, Path], data_dir: Optional[Union
             if label not in variants and label in previous_rows:
                 rows.append(previous_rows[label])
                 histories[label] = previous_histories[label]
+    previous = None  # chained: (the chain so far, the last variant's final variables)
     for label, variant in variants.items():
-        result = train(variant, splits, out_dir=out / _folder(label), progress=progress, parts=parts[label])
+        start = {} if previous is None else {"initial_variables": previous[1], "starts_from": previous[0]}
+        result = train(variant, splits, out_dir=out / _folder(label), progress=progress, parts=parts[label], **start)
+        if config.get("chained"):
+            chain_so_far = (previous[0] if previous else []) + [{"variant": label, "epochs": variant["training"]["epochs"],
+                                                                  "run": run_config(variant)}]
+            previous = (chain_so_far, result.state.variables)
         histories[label] = result.history
         rows = [row for row in rows if row["variant"] != label] + [_row(label, variant, result)]
         rows.sort(key=lambda row: order.index(row["variant"]))

@@ -20,7 +20,8 @@ def run_config(config: dict) -> dict:
     except the number of epochs (so a run can be continued with more). Keys added later are left
     out at their default (training.drop_last true, data.normalization standard), so the
     checkpoints of runs made before them still resume."""
-    training = {k: v for k, v in config["training"].items() if k not in ("epochs", "progress", "checkpoint_every")}
+    training = {k: v for k, v in config["training"].items()
+                if k not in ("epochs", "progress", "checkpoint_every", "eval_every")}
     data = dict(config["data"])
     if training.get("drop_last", True):
         training.pop("drop_last", None)
@@ -51,9 +52,13 @@ def parallel_of(config: dict) -> Optional[dict]:
 
 
 def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None, progress: Optional[bool] = None,
-          parts: Optional[RunParts] = None):
+          parts: Optional[RunParts] = None, initial_variables: Optional[dict] = None,
+          starts_from: Optional[dict] = None):
     """Runs `fit` as the validated `config` says; returns its FitResult. `parts`: the model and
-    optimizer already built for this config and data (`build_run`); built here otherwise."""
+    optimizer already built for this config and data (`build_run`); built here otherwise.
+    `initial_variables`: start from these weights (a chained comparison's previous variant), and
+    `starts_from` says where they came from (kept in the checkpoints' run config, so a resume
+    after the previous variant changed is refused)."""
     from jaxopt_edu.training import fit
 
     training = config["training"]
@@ -76,10 +81,12 @@ def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None,
         learning_rate=parts.optimizer.learning_rate,
         eval_batch_size=training["eval_batch_size"],
         progress=training["progress"] if progress is None else progress,
-        run_config=run_config(config),
+        run_config=run_config(config) if starts_from is None else {**run_config(config), "starts_from": starts_from},
         parallel=parallel_of(config),
         learning_rate_rule=plateau_rule(config),
         drop_last=training["drop_last"],
+        eval_every=training["eval_every"],
+        initial_variables=initial_variables,
     )
 
 

@@ -26,8 +26,6 @@ import shutil
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import orbax.checkpoint as ocp
-
 from jaxopt_edu.errors import UserInputError
 from jaxopt_edu.outputs import output_error
 
@@ -49,21 +47,34 @@ def _os_error_in(error: BaseException) -> Optional[OSError]:
 class Checkpoints:
     """Saves and restores (pytree, JSON meta) pairs in `directory`, one per epoch.
 
-    `max_to_keep` newest checkpoints are kept (None keeps all).
+    `max_to_keep` newest checkpoints are kept (None keeps all). Orbax (about half
+    a second to import) is imported and its manager started at the first use that
+    needs them, so a run with no checkpoints yet starts training without it.
     """
 
     def __init__(self, directory: Union[str, Path], max_to_keep: Optional[int] = 2):
         self.directory = Path(directory).absolute()
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=max_to_keep,
-            create=True,
-            enable_async_checkpointing=False,
-            cleanup_tmp_directories=True,
-        )
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        self._max_to_keep = max_to_keep
+        self._started = None
+
+    @property
+    def _manager(self):
+        if self._started is None:
+            import orbax.checkpoint as ocp
+
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=self._max_to_keep,
+                create=True,
+                enable_async_checkpointing=False,
+                cleanup_tmp_directories=True,
+            )
+            self._started = ocp.CheckpointManager(self.directory, options=options)
+        return self._started
 
     def latest_epoch(self) -> Optional[int]:
         """The newest finished checkpoint's epoch, or None when there is none."""
+        if self._started is None and not (self.directory.is_dir() and any(self.directory.iterdir())):
+            return None  # nothing saved yet, nor a leftover for the manager to clean up
         return self._manager.latest_step()
 
     def all_epochs(self) -> list:
@@ -75,6 +86,8 @@ class Checkpoints:
         A save that fails (a full disk, Ctrl-C) removes its temporary folder; a
         disk fault is an OutputPathError naming the checkpoint.
         """
+        import orbax.checkpoint as ocp
+
         try:
             self._manager.save(
                 epoch,
@@ -92,11 +105,15 @@ class Checkpoints:
 
     def restore_meta(self, epoch: int) -> dict:
         """The JSON part alone (to check the run's signature before the arrays)."""
+        import orbax.checkpoint as ocp
+
         restored = self._manager.restore(epoch, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
         return restored["meta"]
 
     def restore(self, epoch: int, template: Any) -> tuple:
         """(tree, meta) of `epoch`; the tree takes `template`'s structure, shapes and dtypes."""
+        import orbax.checkpoint as ocp
+
         try:
             restored = self._manager.restore(
                 epoch,
@@ -112,4 +129,5 @@ class Checkpoints:
         return restored["state"], restored["meta"]
 
     def close(self) -> None:
-        self._manager.close()
+        if self._started is not None:
+            self._started.close()

@@ -52,7 +52,8 @@ def final_evaluation(model: Any, state: TrainState, swa: Any, train_images: Any,
                      evaluate: Callable[..., Optional[Any]], validation: tuple, test: tuple) -> tuple:
     """(variables, final): the final model's variables, and its evaluation as metrics.json's "final":
 
-        {"model": "swa" or "last", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy"}
+        {"model": "swa" or "last", "validation_loss", "validation_accuracy", "test_loss", "test_accuracy",
+         "test_confusion_matrix"}   ([true class][predicted class] counts; None without test examples)
 
     `evaluate(variables, images, labels)` as `make_evaluate` returns (None for no
     examples, giving None values); `validation`, `test`: (images, labels).
@@ -66,5 +67,6 @@ def final_evaluation(model: Any, state: TrainState, swa: Any, train_images: Any,
         "validation_accuracy": on_validation.accuracy if on_validation else None,
         "test_loss": on_test.loss if on_test else None,
         "test_accuracy": on_test.accuracy if on_test else None,
+        "test_confusion_matrix": on_test.confusion if on_test else None,
     }
     return variables, final

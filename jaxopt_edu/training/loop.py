@@ -18,7 +18,7 @@ Each epoch, on data placed on the device once:
 At the end the final model (the SWA average, its BatchNorm statistics
 recomputed, when `swa` is given; else the last weights) is evaluated on the
 validation and test splits (`final.final_evaluation`), and OUT gets
-metrics.json and the PNG plots.
+metrics.json (with the test confusion matrix) and the PNG plots (confusion_matrix.png too).
 
 Resume (`resume.restore_latest`): when OUT/checkpoints holds checkpoints,
 `fit` restores the latest one (state with the SWA average, history,
@@ -74,9 +74,9 @@ from jaxopt_edu.training.metrics import (
     run_metrics,
     write_json_atomic,
 )
-from jaxopt_edu.plots import write_training_plots
+from jaxopt_edu.plots import plot_confusion_matrix, write_training_plots
 from jaxopt_edu.training.resume import checkpoint_due, opened_checkpoints, restore_latest, run_signature, save_epoch
-from jaxopt_edu.training.state import TrainState, create_train_state, make_init
+from jaxopt_edu.training.state import TrainState, create_train_state, make_init, with_initial_variables
 from jaxopt_edu.training.swa import SWA, with_swa
 from jaxopt_edu.validation import check_finite_number, check_positive_int
 
@@ -171,7 +171,8 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         swa: Union[None, SWA, dict] = None, learning_rate: Union[None, float, Callable[[Any], Any]] = None,
         eval_batch_size: int = 1000, progress: bool = True, plots: bool = True,
         run_config: Optional[dict] = None, parallel: Union[None, Parallel, dict] = None,
-        learning_rate_rule: Optional[LearningRateRule] = None, drop_last: bool = True) -> FitResult:
+        learning_rate_rule: Optional[LearningRateRule] = None, drop_last: bool = True,
+        eval_every: int = 1, initial_variables: Optional[dict] = None) -> FitResult:
     """Trains `model` with the optimizer `tx` on `splits`, resuming from OUT if it can.
 
     Args:
@@ -225,6 +226,16 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         `N % batch_size` real rows (the batch is padded to full shape and
         masked, so the epoch stays one compiled scan). Not for a model with
         BatchNorm (ValueError): the padded rows would enter its statistics.
+      eval_every: validate after epochs 1, 1 + N, 1 + 2N, ... and after the
+        last one (a notebook's `if epoch % validation_freq == 0` over 0-based
+        epochs); the other records hold None for the validation metrics.
+        N > 1 is refused with early stopping or a learning-rate rule that
+        read the validation metrics every epoch.
+      initial_variables: start from these model variables (e.g. another
+        run's `result.state.variables`, as a notebook cell continues the
+        previous cell's model) instead of the seed's initialisation; the
+        optimizer state starts fresh from them. A resumed run restores its
+        checkpoint instead. The `run_config` should say where they came from.
 
     Returns:
       FitResult. Each history record holds: epoch (1-based), train_loss and
@@ -246,6 +257,11 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
     """
     rule, swa = _checked_arguments(splits, epochs, batch_size, eval_batch_size, checkpoint_every,
                                    early_stopping, swa, learning_rate)
+    check_positive_int("eval_every", eval_every)
+    for name, reader in (("early_stopping", rule), ("learning_rate_rule", learning_rate_rule)):
+        if eval_every > 1 and reader is not None and getattr(reader, "monitor", "") != "train_loss":
+            raise ValueError(f"eval_every={eval_every} leaves epochs without validation, but {name} reads "
+                             "it after every epoch; use eval_every=1.")
     parallel = _as_rule(parallel, Parallel, "parallel")
     main_process = is_main_process()
     num_train = int(splits.train.labels.shape[0])
@@ -259,6 +275,8 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
     mesh, (train, validation, test), (init, train_epoch, evaluate) = _placed(
         model, tx, splits, eval_batch_size, parallel, batch_size, not drop_last)
     state = create_train_state(model, tx, splits.train.images[:1], seed, init=init)
+    if initial_variables is not None:
+        state = with_initial_variables(state, tx, initial_variables)
     if not drop_last and has_batch_stats(state.variables):
         raise ValueError("drop_last=False is not supported for a model with BatchNorm: the padded rows of "
                          "the last batch would enter its batch statistics; use drop_last=True.")
@@ -286,7 +304,9 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
                 batches = epoch_batches(seed, epoch - 1, num_train, batch_size, drop_last)
                 state, batch_metrics = train_epoch(state, *train, batches)
                 # 2. evaluate, 3. record and update early stopping
-                record = epoch_record(epoch, batch_metrics, evaluate(evaluation_variables(state), *validation),
+                validated = (epoch - 1) % eval_every == 0 or epoch == epochs
+                record = epoch_record(epoch, batch_metrics,
+                                      evaluate(evaluation_variables(state), *validation) if validated else None,
                                       learning_rate_now(lr_rule, state, learning_rate_used(learning_rate, state.step)),
                                       int(num_averaged(state.opt_state)) if swa is not None else None,
                                       epoch_start)
@@ -310,6 +330,9 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         write_json_atomic(Path(out_dir) / METRICS_FILE, metrics)
         if plots:
             write_training_plots(history, out_dir)
+            if final["test_confusion_matrix"] is not None:
+                plot_confusion_matrix(final["test_confusion_matrix"], Path(out_dir) / "confusion_matrix.png",
+                                      getattr(splits, "class_names", None) or None)
     return FitResult(history=history, test_loss=final["test_loss"], test_accuracy=final["test_accuracy"],
                      validation_loss=final["validation_loss"], validation_accuracy=final["validation_accuracy"],
                      state=state, variables=variables, stopped_early=bool(stop_state["stopped"]), metrics=metrics)

@@ -71,3 +71,26 @@ def create_train_state(model: Any, tx: Any, sample_images: Any, seed: int = 0, *
     `init`: a `make_init(model, tx)` result to reuse (saves a compilation)."""
     init = make_init(model, tx) if init is None else init
     return owned_arrays(init(jax.random.key(seed), jnp.asarray(sample_images)[:1]))
+
+
+def with_initial_variables(state: TrainState, tx: Any, variables: Any) -> TrainState:
+    """`state` at step 0 started from given model `variables` ({"params": ..., maybe "batch_stats"})
+    instead of its fresh initialisation: the optimizer state is `tx.init` of those params, each
+    array placed as `state`'s was. The variables must have the model's structure, shapes and
+    dtypes (ValueError naming the first path that differs), e.g. another run's final weights."""
+    expected = state.variables
+    variables = flax.core.unfreeze(variables)
+    if jax.tree.structure(variables) != jax.tree.structure(expected):
+        raise ValueError("initial_variables do not have the model's structure: expected "
+                         f"{jax.tree.structure(expected)}, got {jax.tree.structure(variables)}.")
+    for (path, given), wanted in zip(jax.tree_util.tree_leaves_with_path(variables), jax.tree.leaves(expected)):
+        if jnp.shape(given) != wanted.shape or jnp.asarray(given).dtype != wanted.dtype:
+            raise ValueError(f"initial_variables{jax.tree_util.keystr(path)} is {jnp.asarray(given).dtype}"
+                             f"{list(jnp.shape(given))}, the model's is {wanted.dtype}{list(wanted.shape)}.")
+    variables = dict(variables)
+    params = variables.pop(PARAMS)
+    started = TrainState(step=state.step, params=params, model_state=variables,
+                         opt_state=jax.jit(tx.init)(params))
+    placed = jax.device_put(owned_arrays(started), jax.tree.map(lambda leaf: leaf.sharding, state))
+    return strongly_typed(placed)
+
