@@ -1,4 +1,4 @@
-"""MNIST's decoded arrays in the data cache (`load_mnist_cached`): the second load reads them
+"""MNIST's decoded arrays in the data cache (`load_mnist(cache=True)`): the second load reads them
 instead of gunzipping and checking, a changed file is decoded and checked again, cache=False
 writes nothing."""
 

@@ -67,7 +67,7 @@ def fake_raw(channels):
 def fake_loaders(monkeypatch):
     from jaxopt_edu.data import load
 
-    monkeypatch.setattr(load, "load_mnist", lambda directory, download: fake_raw(1))
+    monkeypatch.setattr(load, "load_mnist", lambda directory, download, cache: fake_raw(1))
     monkeypatch.setattr(load, "load_cifar10", lambda directory, download, cache: fake_raw(3))
     return fake_raw
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from jaxopt_edu.data.cifar10 import load_cifar10
 from jaxopt_edu.data.dataset import Splits
-from jaxopt_edu.data.mnist import load_mnist, load_mnist_cached
+from jaxopt_edu.data.mnist import load_mnist
 from jaxopt_edu.data.paths import resolve_data_dir
 from jaxopt_edu.data.splits import check_seed, check_validation, make_splits
 
@@ -96,7 +96,7 @@ def load_dataset(
 
     directory = resolve_data_dir(data_dir)
     if key == "mnist":
-        raw = load_mnist_cached(directory, download=download) if cache else load_mnist(directory, download=download)
+        raw = load_mnist(directory, download=download, cache=cache)
     else:
         raw = load_cifar10(directory, download=download, cache=cache)
     return make_splits(raw, validation=validation, seed=seed, limit=limit, mean=mean, std=std)
