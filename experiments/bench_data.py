@@ -4,10 +4,10 @@
 
 For each data set: `load_dataset` without the cache (decoding everything),
 then with the cache twice (the first writes the cache unless one is already
-there, the second reads it). MNIST has no cache (gunzip is as fast as reading
-one), so its three numbers only show run-to-run and warm-up variation. The user cache dir is a fresh temporary folder
-unless --keep-user-cache is given, so a read-only data folder (whose cache
-goes to the user cache dir) is measured cold.
+there, the second reads it). Both data sets keep their decoded arrays in a
+cache file beside the data (or in the user cache dir when the data folder is
+read-only). The user cache dir is a fresh temporary folder unless
+--keep-user-cache is given, so a read-only data folder is measured cold.
 """
 
 import argparse
