@@ -147,6 +147,25 @@ def test_mu_dtype_is_honoured_and_other_moments_follow_params(factory):
     chex.assert_trees_all_equal_shapes_and_dtypes(updates, params)
 
 
+def test_adam_nu_dtype_stores_nu_rounded_and_computes_in_float32():
+    """ν in bfloat16: each step is the float32 rule on the stored (rounded) moments, then ν is rounded to
+    bfloat16; m keeps the params' dtype. Checked step by step against the float32 rule fed the same state."""
+    params = nested_params(dtypes=(jnp.float32,))
+    tx, reference = jo.scale_by_adam(nu_dtype=jnp.bfloat16), jo.scale_by_adam()
+    state = tx.init(params)
+    assert {leaf.dtype for leaf in jax.tree.leaves(state.nu)} == {jnp.dtype(jnp.bfloat16)}
+    chex.assert_trees_all_equal_dtypes(state.mu, params)
+    for grads in random_gradients(params, 5):
+        as_float32 = state._replace(nu=jax.tree.map(lambda v: v.astype(jnp.float32), state.nu))
+        expected_updates, expected = jax.jit(reference.update)(grads, as_float32, params)
+        updates, state = jax.jit(tx.update)(grads, state, params)
+        chex.assert_trees_all_equal(updates, expected_updates)
+        chex.assert_trees_all_equal(state.mu, expected.mu)
+        chex.assert_trees_all_equal(state.nu, jax.tree.map(lambda v: v.astype(jnp.bfloat16), expected.nu))
+    nu = jo.tree_get(jo.adamw(1e-3, nu_dtype="bfloat16").init(params), "nu")
+    assert {leaf.dtype for leaf in jax.tree.leaves(nu)} == {jnp.dtype(jnp.bfloat16)}
+
+
 @pytest.mark.parametrize("name", sorted(PRIMITIVES))
 def test_vmap_over_a_batch_equals_one_at_a_time(name):
     tx = PRIMITIVES[name]()

@@ -41,6 +41,9 @@ NOT_YET = {
 # Parameters jaxopt_edu has and optax does not: keyword-only, after optax's.
 EXTRAS = {
     "sgd": {"weight_decay"},  # torch.optim.SGD's coupled L2, documented in jo.sgd
+    "scale_by_adam": {"nu_dtype"},  # ν stored in another dtype (m has optax's mu_dtype)
+    "adam": {"nu_dtype"},
+    "adamw": {"nu_dtype"},
 }
 # Defaults that differ on purpose (documented in the docstrings).
 OTHER_DEFAULTS = {

@@ -72,6 +72,8 @@ CASES = [
      lambda: jo.adam(1e-2, mu_dtype=jnp.bfloat16), False),
     ("adamw m bf16", lambda: jo.fused_adamw(1e-2, mu_dtype=jnp.bfloat16, chunk_size=CHUNK),
      lambda: jo.adamw(1e-2, mu_dtype=jnp.bfloat16), False),
+    ("adam m and nu bf16", lambda: jo.fused_adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16, chunk_size=CHUNK),
+     lambda: jo.adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16), False),
     ("sgd b bf16", lambda: jo.fused_sgd(0.05, 0.9, accumulator_dtype=jnp.bfloat16, chunk_size=CHUNK),
      lambda: jo.sgd(0.05, 0.9, accumulator_dtype=jnp.bfloat16), False),
 ]

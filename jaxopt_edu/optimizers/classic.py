@@ -130,14 +130,16 @@ def adam(
     mu_dtype: Optional[Any] = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     """Adam (Kingma & Ba 2015):  θ ← θ − η · m̂ / (sqrt(ν̂) + ε).
 
     Same as `optax.adam` and torch's Adam (lr = 1e-3 there). Keras' Adam uses
-    ε = 1e-7 added to the un-debiased sqrt(ν): `jo.keras.Adam`.
+    ε = 1e-7 added to the un-debiased sqrt(ν): `jo.keras.Adam`. `mu_dtype` /
+    `nu_dtype` store m / ν in another dtype (e.g. bfloat16, half the state).
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         scale_by_learning_rate(learning_rate),
     )
 
@@ -153,6 +155,7 @@ def adamw(
     mask: MaskOrFn = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay.
 
@@ -163,7 +166,7 @@ def adamw(
     1e-2, Keras' 4e-3 (with its raw ε = 1e-7).
     """
     return chain(
-        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov),
+        scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
         add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -170,19 +170,21 @@ def fused_sgd(learning_rate: float, momentum: Optional[float] = None, nesterov: 
 
 
 def fused_adam(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0,
-               mu_dtype: Optional[Any] = None, *, nesterov: bool = False, chunk_size: int = 65536) -> FusedStep:
+               mu_dtype: Optional[Any] = None, *, nesterov: bool = False, nu_dtype: Optional[Any] = None,
+               chunk_size: int = 65536) -> FusedStep:
     """`jo.adam(...)`, fused:  θ ← θ − η · m̂ / (sqrt(ν̂ + ε_root) + ε)."""
     _check_fusable(learning_rate, chunk_size)
-    return _fused_step(adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov), chunk_size)
+    return _fused_step(adam(learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, nu_dtype=nu_dtype),
+                       chunk_size)
 
 
 def fused_adamw(learning_rate: float, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8, eps_root: float = 0.0,
                 mu_dtype: Optional[Any] = None, weight_decay: float = 1e-4, mask: Any = None, *,
-                nesterov: bool = False, chunk_size: int = 65536) -> FusedStep:
+                nesterov: bool = False, nu_dtype: Optional[Any] = None, chunk_size: int = 65536) -> FusedStep:
     """`jo.adamw(...)` without a mask, fused:  θ ← θ − η · (m̂ / (sqrt(ν̂ + ε_root) + ε) + λθ)."""
     _check_fusable(learning_rate, chunk_size, mask)
-    return _fused_step(adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, nesterov=nesterov),
-                       chunk_size)
+    return _fused_step(adamw(learning_rate, b1, b2, eps, eps_root, mu_dtype, weight_decay, nesterov=nesterov,
+                             nu_dtype=nu_dtype), chunk_size)
 
 
 def fused_lion(learning_rate: float, b1: float = 0.9, b2: float = 0.99, mu_dtype: Optional[Any] = None,

@@ -34,9 +34,10 @@ class ScaleByAdamState(NamedTuple):
     nu: Updates  # ν, moving average of g²
 
 
-def init_adam_state(params, mu_dtype=None) -> ScaleByAdamState:
-    """count = 0, m = 0 (in `mu_dtype` if given), ν = 0."""
-    return ScaleByAdamState(count=zero_count(), mu=tree_zeros_like(params, mu_dtype), nu=tree_zeros_like(params))
+def init_adam_state(params, mu_dtype=None, nu_dtype=None) -> ScaleByAdamState:
+    """count = 0, m = 0 (in `mu_dtype` if given), ν = 0 (in `nu_dtype` if given)."""
+    return ScaleByAdamState(count=zero_count(), mu=tree_zeros_like(params, mu_dtype),
+                            nu=tree_zeros_like(params, nu_dtype))
 
 
 def scale_by_adam(
@@ -47,6 +48,7 @@ def scale_by_adam(
     mu_dtype: Optional[Any] = None,
     *,
     nesterov: bool = False,
+    nu_dtype: Optional[Any] = None,
 ) -> GradientTransformation:
     """Adam's scaling (Kingma & Ba 2015, Algorithm 1).
 
@@ -59,11 +61,13 @@ def scale_by_adam(
 
     Same signature and rule as `optax.scale_by_adam` and torch's Adam. The
     Nesterov form is the simplified NAdam optax uses (no momentum schedule;
-    `scale_by_nadam` has Dozat's). `mu_dtype` sets m's dtype. Keras adds ε
+    `scale_by_nadam` has Dozat's). `mu_dtype` sets m's dtype, `nu_dtype`
+    ν's (keyword-only; optax has no `nu_dtype`): the arithmetic is float32
+    either way, only the stored moments are rounded. Keras adds ε
     to the un-debiased sqrt(ν): `compat.keras_rules.scale_by_keras_adam`.
     """
     check_adam_hyperparameters(b1, b2, eps, eps_root)
-    mu_dtype = canonical_dtype(mu_dtype)
+    mu_dtype, nu_dtype = canonical_dtype(mu_dtype), canonical_dtype(nu_dtype)
 
     def update(updates, state, params=None):
         del params
@@ -85,7 +89,7 @@ def scale_by_adam(
         new_updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, num_outputs=3)
         return new_updates, ScaleByAdamState(count=count, mu=mu, nu=nu)
 
-    return GradientTransformation(lambda params: init_adam_state(params, mu_dtype), update)
+    return GradientTransformation(lambda params: init_adam_state(params, mu_dtype, nu_dtype), update)
 
 
 class ScaleByAmsgradState(NamedTuple):
