@@ -83,6 +83,26 @@ def test_initial_variables_start_the_run_from_given_weights():
         fit(MODEL, jo.sgd(0.1), SPLITS, epochs=1, initial_variables=wrong, **ARGS)
 
 
+def test_epoch_order_replaces_the_seeds_batch_order():
+    """fit(epoch_order=...) trains on the caller's order (a torch DataLoader's, to replay a torch run):
+    the seed's own order given this way is the same run, another order another run, and an order that
+    is not a permutation of the training set is refused before training."""
+    from jaxopt_edu.data import epoch_permutation
+
+    n = SPLITS.train.num_examples
+    plain = fit(MODEL, jo.sgd(0.1), SPLITS, epochs=2, **ARGS)
+    same = fit(MODEL, jo.sgd(0.1), SPLITS, epochs=2, epoch_order=lambda e: epoch_permutation(ARGS["seed"], e, n), **ARGS)
+    assert [r["train_loss"] for r in same.history] == [r["train_loss"] for r in plain.history]
+    chex.assert_trees_all_equal(same.state.params, plain.state.params)
+    reverse = fit(MODEL, jo.sgd(0.1), SPLITS, epochs=2,
+                  epoch_order=lambda e: epoch_permutation(ARGS["seed"], e, n)[::-1], **ARGS)
+    assert [r["train_loss"] for r in reverse.history] != [r["train_loss"] for r in plain.history]
+    with pytest.raises(ValueError, match="permutation of range"):
+        fit(MODEL, jo.sgd(0.1), SPLITS, epochs=1, epoch_order=lambda e: np.zeros(n, np.int64), **ARGS)
+    with pytest.raises(ValueError, match=f"must be {n} integer indices"):
+        fit(MODEL, jo.sgd(0.1), SPLITS, epochs=1, epoch_order=lambda e: np.arange(n - 1), **ARGS)
+
+
 def chained_config(**changes):
     config = minimal(
         model={"name": "mlp", "hidden_sizes": [16]},

@@ -16,6 +16,7 @@ from jaxopt_edu.data.load import DATASET_NAMES, load_dataset
 from jaxopt_edu.data.paths import DATA_DIR_ENV_VAR, resolve_data_dir, user_cache_dir
 from jaxopt_edu.data.splits import (
     PADDING_INDEX,
+    batches_in_order,
     epoch_batches,
     epoch_permutation,
     normalize_images,

@@ -191,6 +191,19 @@ def epoch_batches(
     return _rows(order, batch_size, drop_remainder, what=f"num_examples ({num_examples})")
 
 
+def batches_in_order(order: Any, num_examples: int, batch_size: int, drop_remainder: bool = True) -> np.ndarray:
+    """`epoch_batches` for an epoch order given by the caller (e.g. a torch DataLoader's): `order`
+    must be a permutation of range(num_examples) (ValueError saying what it is instead)."""
+    order = np.asarray(order)
+    if order.shape != (num_examples,) or not np.issubdtype(order.dtype, np.integer):
+        raise ValueError(f"an epoch order must be {num_examples} integer indices (a permutation of the "
+                         f"training set), got {order.dtype} of shape {order.shape}.")
+    if not np.array_equal(np.sort(order), np.arange(num_examples)):
+        raise ValueError(f"an epoch order must be a permutation of range({num_examples}): it repeats or "
+                         "misses some indices.")
+    return _rows(order.astype(np.int32), batch_size, drop_remainder, what=f"num_examples ({num_examples})")
+
+
 def sequential_batches(num_examples: int, batch_size: int) -> np.ndarray:
     """range(num_examples) in order, as [ceil(n / b), b] int32 rows, the last padded with -1.
 

@@ -8,7 +8,7 @@ checkpoints (a rerun with the same config continues from them).
 """
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from jaxopt_edu.config.errors import ConfigError
 from jaxopt_edu.runs.build import RunParts, build_run, steps_per_epoch
@@ -53,12 +53,13 @@ def parallel_of(config: dict) -> Optional[dict]:
 
 def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None, progress: Optional[bool] = None,
           parts: Optional[RunParts] = None, initial_variables: Optional[dict] = None,
-          starts_from: Optional[dict] = None):
+          starts_from: Optional[dict] = None, epoch_order: Optional[Callable[[int], Any]] = None):
     """Runs `fit` as the validated `config` says; returns its FitResult. `parts`: the model and
     optimizer already built for this config and data (`build_run`); built here otherwise.
-    `initial_variables`: start from these weights (a chained comparison's previous variant), and
-    `starts_from` says where they came from (kept in the checkpoints' run config, so a resume
-    after the previous variant changed is refused)."""
+    `initial_variables`: start from these weights (a chained comparison's previous variant, or a
+    torch model's), and `starts_from` says where they came from (kept in the checkpoints' run
+    config, so a resume after the previous variant changed is refused). `epoch_order`: fit's
+    (the training examples' order in each epoch, instead of the seed's)."""
     from jaxopt_edu.training import fit
 
     training = config["training"]
@@ -87,6 +88,7 @@ def train(config: dict, splits: Any, out_dir: Optional[Union[str, Path]] = None,
         drop_last=training["drop_last"],
         eval_every=training["eval_every"],
         initial_variables=initial_variables,
+        epoch_order=epoch_order,
     )
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxopt_edu.averaging import num_averaged
-from jaxopt_edu.data.splits import epoch_batches
+from jaxopt_edu.data.splits import batches_in_order, epoch_batches
 from jaxopt_edu.models.batchnorm import has_batch_stats
 from jaxopt_edu.training import early_stopping as stopping
 from jaxopt_edu.training.early_stopping import EarlyStopping
@@ -172,7 +172,8 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         eval_batch_size: int = 1000, progress: bool = True, plots: bool = True,
         run_config: Optional[dict] = None, parallel: Union[None, Parallel, dict] = None,
         learning_rate_rule: Optional[LearningRateRule] = None, drop_last: bool = True,
-        eval_every: int = 1, initial_variables: Optional[dict] = None) -> FitResult:
+        eval_every: int = 1, initial_variables: Optional[dict] = None,
+        epoch_order: Optional[Callable[[int], Any]] = None) -> FitResult:
     """Trains `model` with the optimizer `tx` on `splits`, resuming from OUT if it can.
 
     Args:
@@ -187,7 +188,7 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         epoch drops the last `N % batch_size` examples of its shuffled order
         (floor(N / batch_size) updates an epoch).
       seed: initialises the model (`jax.random.key(seed)`) and orders the
-        batches (`epoch_batches(seed, epoch, ...)`).
+        batches (`epoch_batches(seed, epoch, ...)`, unless `epoch_order`).
       out_dir: where metrics.json, the plots and checkpoints/ go; None writes
         nothing and never resumes.
       checkpoint_every: save a checkpoint every this many epochs (and always
@@ -236,6 +237,11 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
         previous cell's model) instead of the seed's initialisation; the
         optimizer state starts fresh from them. A resumed run restores its
         checkpoint instead. The `run_config` should say where they came from.
+      epoch_order: `epoch_order(e)` -> the order of the training examples in
+        0-based epoch e, a permutation of range(N), instead of the seed's
+        (e.g. the orders a torch DataLoader drew, to replay a torch run; see
+        experiments/notebook_004_torch_stream.py). It must give the same
+        order for the same epoch every time, or a resumed run is another run.
 
     Returns:
       FitResult. Each history record holds: epoch (1-based), train_loss and
@@ -267,7 +273,12 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
     num_train = int(splits.train.labels.shape[0])
     if not isinstance(drop_last, bool):
         raise TypeError(f"drop_last must be True or False, got {drop_last!r}.")
-    first_batches = epoch_batches(seed, 0, num_train, batch_size, drop_last)  # also checks batch_size <= N
+    def batches_of(epoch_index: int) -> np.ndarray:
+        if epoch_order is None:
+            return epoch_batches(seed, epoch_index, num_train, batch_size, drop_last)
+        return batches_in_order(epoch_order(epoch_index), num_train, batch_size, drop_last)
+
+    first_batches = batches_of(0)  # also checks batch_size <= N
     if swa is not None:
         tx = with_swa(tx, swa, steps_per_epoch=first_batches.shape[0])
 
@@ -301,7 +312,7 @@ def fit(model: Any, tx: Any, splits: Any, *, epochs: int, batch_size: int, seed:
                     break
                 # 1. train: one compiled scan over the epoch's batches
                 epoch_start = time.perf_counter()
-                batches = epoch_batches(seed, epoch - 1, num_train, batch_size, drop_last)
+                batches = batches_of(epoch - 1)
                 state, batch_metrics = train_epoch(state, *train, batches)
                 # 2. evaluate, 3. record and update early stopping
                 validated = (epoch - 1) % eval_every == 0 or epoch == epochs
