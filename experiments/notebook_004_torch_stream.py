@@ -48,6 +48,21 @@ NOTEBOOK_VALIDATION_SIZE = 5010  # In [7] printed it: the size the validation lo
 HIDDEN = 128
 
 
+def notebook_epochs(num_train: int, batch_size: int, epochs: int, validation_every: int):
+    """Each epoch's index batches as the notebook's loaders draw them from torch's global stream: the
+    shuffled train loader every epoch, then the validation loader's draws after epochs 0, N, 2N, ..."""
+    import torch
+
+    train_loader = torch.utils.data.DataLoader(range(num_train), batch_size=batch_size, shuffle=True)
+    validation_loader = torch.utils.data.DataLoader(range(NOTEBOOK_VALIDATION_SIZE), batch_size=batch_size,
+                                                    shuffle=True)
+    for epoch in range(epochs):
+        yield list(train_loader)
+        if epoch % validation_every == 0:
+            for _ in validation_loader:
+                pass
+
+
 def torch_stream(first_layer_lazy: bool, epochs: int, num_train: int, batch_size: int, validation_every: int):
     """(torch weights [(W [out, in], b [out]) per layer; None for a lazy first layer], one order per epoch)."""
     import torch
@@ -58,15 +73,8 @@ def torch_stream(first_layer_lazy: bool, epochs: int, num_train: int, batch_size
     weights = [(layer.weight.detach().numpy().copy(), layer.bias.detach().numpy().copy()) for layer in layers]
     if first_layer_lazy:
         weights = [None] + weights
-    train_loader = torch.utils.data.DataLoader(range(num_train), batch_size=batch_size, shuffle=True)
-    validation_loader = torch.utils.data.DataLoader(range(NOTEBOOK_VALIDATION_SIZE), batch_size=batch_size,
-                                                    shuffle=True)
-    orders = []
-    for epoch in range(epochs):
-        orders.append(torch.cat(list(train_loader)).numpy().astype(np.int32))
-        if epoch % validation_every == 0:
-            for _ in validation_loader:
-                pass
+    orders = [torch.cat(batches).numpy().astype(np.int32)
+              for batches in notebook_epochs(num_train, batch_size, epochs, validation_every)]
     return weights, orders
 
 
@@ -82,22 +90,16 @@ def torch_epoch_losses(optimizer_name: str, lr: float, images, labels, epochs: i
                                 torch.nn.Linear(HIDDEN, HIDDEN), torch.nn.LeakyReLU(), torch.nn.Linear(HIDDEN, 10))
     optimizer = getattr(torch.optim, optimizer_name)(model.parameters(), lr=lr)
     images, labels = torch.as_tensor(np.asarray(images)), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    train_loader = torch.utils.data.DataLoader(range(len(labels)), batch_size=batch_size, shuffle=True)
-    validation_loader = torch.utils.data.DataLoader(range(NOTEBOOK_VALIDATION_SIZE), batch_size=batch_size,
-                                                    shuffle=True)
     losses = []
-    for epoch in range(epochs):
+    for batches in notebook_epochs(len(labels), batch_size, epochs, validation_every):
         batch_losses = []
-        for indices in train_loader:
+        for indices in batches:
             loss = torch.nn.functional.cross_entropy(model(images[indices]), labels[indices])
             optimizer.zero_grad()
             loss.backward()
             batch_losses.append(loss.item())
             optimizer.step()
         losses.append(float(np.mean(batch_losses)))
-        if epoch % validation_every == 0:
-            for _ in validation_loader:
-                pass
     return losses
 
 
