@@ -2,6 +2,8 @@
 hypothesis strategies, so every test file exercises the same kinds of trees
 (and JAX compiles few distinct shapes)."""
 
+import gzip
+import hashlib
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -168,6 +170,32 @@ def mixed_params():
 @pytest.fixture
 def params32():
     return float32_params()
+
+
+# ---- tiny MNIST files -------------------------------------------------------
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """An IDX file's bytes: magic (0, 0, type code, ndim), the shape as big-endian uint32, the data
+    big-endian (uint8 0x08, int32 0x0C, float32 0x0D)."""
+    codes = {np.dtype("u1"): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
+    big_endian = array.astype(array.dtype.newbyteorder(">")) if array.dtype.itemsize > 1 else array
+    header = bytes([0, 0, codes[big_endian.dtype], array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    return header + big_endian.tobytes()
+
+
+def write_mnist_files(folder, arrays_by_name, monkeypatch):
+    """Writes {"train-images-idx3-ubyte.gz": uint8 array, ...} into `folder` (made if missing) as
+    gzipped IDX files and points mnist.MNIST_SHA256 at their checksums, so the loader takes them."""
+    from jaxopt_edu.data import mnist
+
+    folder.mkdir(parents=True, exist_ok=True)
+    checksums = {}
+    for name, array in arrays_by_name.items():
+        content = idx_bytes(np.asarray(array))
+        (folder / name).write_bytes(gzip.compress(content))
+        checksums[name] = hashlib.sha256(content).hexdigest()
+    monkeypatch.setattr(mnist, "MNIST_SHA256", checksums)
 
 
 # ---- hypothesis strategies -------------------------------------------------

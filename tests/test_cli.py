@@ -1,21 +1,15 @@
 """The `jaxopt-edu` command on tiny generated MNIST files: train, compare, check, errors."""
 
-import gzip
-import hashlib
 import json
 
 import numpy as np
 import pytest
 
+from conftest import write_mnist_files
 from jaxopt_edu import cli
-from jaxopt_edu.data import download, mnist
+from jaxopt_edu.data import download
 
 TRAIN, TEST = 48, 16
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
-    return header + array.astype(np.uint8).tobytes()
 
 
 @pytest.fixture
@@ -25,19 +19,13 @@ def tiny_mnist(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("JAXOPT_EDU_DATA", raising=False)
     rng = np.random.default_rng(0)
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    checksums = {}
+    arrays = {}
     for prefix, count in (("train", TRAIN), ("t10k", TEST)):
         labels = rng.integers(0, 10, count).astype(np.uint8)
         images = rng.integers(0, 60, (count, 28, 28)).astype(np.uint8)
         images[np.arange(count), labels * 2, :] = 255  # a bright row per class
-        for kind, array in (("images-idx3", images), ("labels-idx1", labels)):
-            name = f"{prefix}-{kind}-ubyte.gz"
-            content = idx_bytes(array)
-            (folder / name).write_bytes(gzip.compress(content))
-            checksums[name] = hashlib.sha256(content).hexdigest()
-    monkeypatch.setattr(mnist, "MNIST_SHA256", checksums)
+        arrays.update({f"{prefix}-images-idx3-ubyte.gz": images, f"{prefix}-labels-idx1-ubyte.gz": labels})
+    write_mnist_files(tmp_path / "data" / "mnist", arrays, monkeypatch)
     return tmp_path / "data"
 
 

@@ -3,8 +3,6 @@ disk, Ctrl-C. Each ends in one line on stderr naming the problem, a non-zero exi
 half-written file; a bug inside the library still shows its traceback."""
 
 import errno
-import gzip
-import hashlib
 import json
 import os
 import tempfile
@@ -14,9 +12,10 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
+from conftest import write_mnist_files
 from jaxopt_edu import cli
 from jaxopt_edu.config.errors import ConfigError
-from jaxopt_edu.data import DataError, download, mnist
+from jaxopt_edu.data import DataError, download
 from jaxopt_edu.errors import InvalidArgumentError, OutputPathError, UserInputError, invalid_arguments
 from jaxopt_edu.outputs import atomic_write, check_output_dir
 from jaxopt_edu.training.checkpoint import CheckpointMismatchError, Checkpoints
@@ -32,10 +31,6 @@ VARIANTS = "variants:\n  a: {}\n  b: {optimizer: {name: sgd, learning_rate: 0.1}
 SWEEP = "sweep:\n  learning_rate: [0.01, 0.1]\n"
 
 
-def _idx(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.astype(np.uint8).tobytes()
-
-
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """cwd = tmp: data/mnist with 48 + 16 tiny examples (no network), tiny.yaml, compare.yaml,
@@ -45,15 +40,12 @@ def workdir(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("JAXOPT_EDU_DATA", raising=False)
     monkeypatch.delenv("JAXOPT_EDU_TRACEBACK", raising=False)
-    rng, folder, checksums = np.random.default_rng(0), tmp_path / "data" / "mnist", {}
-    folder.mkdir(parents=True)
+    rng, arrays = np.random.default_rng(0), {}
     for prefix, count in (("train", 48), ("t10k", 16)):
         labels = rng.integers(0, 10, count).astype(np.uint8)
-        for kind, array in (("images-idx3", rng.integers(0, 255, (count, 28, 28))), ("labels-idx1", labels)):
-            content = _idx(np.asarray(array))
-            (folder / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(content))
-            checksums[f"{prefix}-{kind}-ubyte.gz"] = hashlib.sha256(content).hexdigest()
-    monkeypatch.setattr(mnist, "MNIST_SHA256", checksums)
+        arrays[f"{prefix}-images-idx3-ubyte.gz"] = rng.integers(0, 255, (count, 28, 28)).astype(np.uint8)
+        arrays[f"{prefix}-labels-idx1-ubyte.gz"] = labels
+    write_mnist_files(tmp_path / "data" / "mnist", arrays, monkeypatch)
     (tmp_path / "tiny.yaml").write_text(CONFIG)
     (tmp_path / "compare.yaml").write_text(CONFIG + VARIANTS)
     (tmp_path / "sweep.yaml").write_text(CONFIG + SWEEP)

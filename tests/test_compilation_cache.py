@@ -2,16 +2,14 @@
 where it goes, that a config run writes entries and a second compilation reads them, that
 --no-compilation-cache (or the environment variable) writes none, and that JAX is left as it was."""
 
-import gzip
-import hashlib
-
 import jax
 import jax.monitoring
 import numpy as np
 import pytest
 
+from conftest import write_mnist_files
 from jaxopt_edu import cli
-from jaxopt_edu.data import download, mnist
+from jaxopt_edu.data import download
 from jaxopt_edu.training.compilation_cache import CACHE_ENV_VAR, cache_directory, persistent_compilation_cache
 
 CONFIG = """\
@@ -23,10 +21,6 @@ optimizer: {name: adam, learning_rate: 1e-3}
 """
 
 
-def _idx(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
-
-
 @pytest.fixture
 def run_tiny(tmp_path, monkeypatch):
     """`run_tiny(*flags)`: `jaxopt-edu train` on 32 generated MNIST images; returns the cache folder."""
@@ -34,17 +28,11 @@ def run_tiny(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.delenv(CACHE_ENV_VAR, raising=False)
     rng = np.random.default_rng(0)
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    checksums = {}
+    arrays = {}
     for prefix, count in (("train", 32), ("t10k", 8)):
-        arrays = {"images-idx3": rng.integers(0, 255, (count, 28, 28), dtype=np.uint8),
-                  "labels-idx1": rng.integers(0, 10, count).astype(np.uint8)}
-        for kind, array in arrays.items():
-            name = f"{prefix}-{kind}-ubyte.gz"
-            (folder / name).write_bytes(gzip.compress(_idx(array)))
-            checksums[name] = hashlib.sha256(_idx(array)).hexdigest()
-    monkeypatch.setattr(mnist, "MNIST_SHA256", checksums)
+        arrays[f"{prefix}-images-idx3-ubyte.gz"] = rng.integers(0, 255, (count, 28, 28), dtype=np.uint8)
+        arrays[f"{prefix}-labels-idx1-ubyte.gz"] = rng.integers(0, 10, count).astype(np.uint8)
+    write_mnist_files(tmp_path / "data" / "mnist", arrays, monkeypatch)
     config = tmp_path / "tiny.yaml"
     config.write_text(CONFIG)
     runs = iter(range(100))

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jaxopt_edu.data import DataError, load_dataset
+from conftest import idx_bytes, write_mnist_files
+from jaxopt_edu.data import DataError, cifar10, download, image_folder, load_dataset, mnist
 from jaxopt_edu.data import cache as cache_module
-from jaxopt_edu.data import cifar10, download, image_folder, mnist
 from jaxopt_edu.data.idx import parse_idx
 
 CLASSES = cifar10.CIFAR10_CLASS_NAMES
@@ -62,14 +62,6 @@ def serve(monkeypatch, files_by_name):
 # --- file makers ------------------------------------------------------------------
 
 
-def idx_bytes(array: np.ndarray) -> bytes:
-    codes = {np.dtype("u1"): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
-    big_endian = array.astype(array.dtype.newbyteorder(">")) if array.dtype.itemsize > 1 else array
-    header = bytes([0, 0, codes[big_endian.dtype], array.ndim])
-    header += np.asarray(array.shape, ">u4").tobytes()
-    return header + big_endian.tobytes()
-
-
 def tiny_mnist_arrays(seed=0):
     rng = np.random.default_rng(seed)
     return {
@@ -84,14 +76,7 @@ def tiny_mnist_arrays(seed=0):
 def tiny_mnist(tmp_path, monkeypatch):
     """<tmp>/data/mnist/ with the four files (tiny), checksums patched to theirs."""
     arrays = tiny_mnist_arrays()
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    checksums = {}
-    for name, array in arrays.items():
-        content = idx_bytes(array)
-        (folder / name).write_bytes(gzip.compress(content))
-        checksums[name] = hashlib.sha256(content).hexdigest()
-    monkeypatch.setattr(mnist, "MNIST_SHA256", checksums)
+    write_mnist_files(tmp_path / "data" / "mnist", arrays, monkeypatch)
     return tmp_path / "data", arrays
 
 

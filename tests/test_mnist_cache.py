@@ -3,19 +3,15 @@ instead of gunzipping and checking, a changed file is decoded and checked again,
 writes nothing."""
 
 import gzip
-import hashlib
 import os
 
 import numpy as np
 import pytest
 
+from conftest import idx_bytes, write_mnist_files
 from jaxopt_edu.data import cache as cache_module
 from jaxopt_edu.data import download, load_dataset, mnist
 from jaxopt_edu.data.errors import DataError
-
-
-def _idx(array: np.ndarray) -> bytes:
-    return bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
 
 
 @pytest.fixture
@@ -23,16 +19,11 @@ def data_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(download, "open_url", lambda *a, **k: (_ for _ in ()).throw(OSError("offline in tests")))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     rng = np.random.default_rng(0)
-    folder = tmp_path / "data" / "mnist"
-    folder.mkdir(parents=True)
-    checksums = {}
+    arrays = {}
     for prefix, count in (("train", 12), ("t10k", 4)):
-        for kind, array in (("images-idx3", rng.integers(0, 255, (count, 28, 28), dtype=np.uint8)),
-                            ("labels-idx1", rng.integers(0, 10, count).astype(np.uint8))):
-            name = f"{prefix}-{kind}-ubyte.gz"
-            (folder / name).write_bytes(gzip.compress(_idx(array)))
-            checksums[name] = hashlib.sha256(_idx(array)).hexdigest()
-    monkeypatch.setattr(mnist, "MNIST_SHA256", checksums)
+        arrays[f"{prefix}-images-idx3-ubyte.gz"] = rng.integers(0, 255, (count, 28, 28), dtype=np.uint8)
+        arrays[f"{prefix}-labels-idx1-ubyte.gz"] = rng.integers(0, 10, count).astype(np.uint8)
+    write_mnist_files(tmp_path / "data" / "mnist", arrays, monkeypatch)
     return tmp_path / "data"
 
 
@@ -57,7 +48,7 @@ def test_the_second_load_reads_the_cache_and_a_changed_file_is_checked_again(dat
     monkeypatch.setattr(mnist, "load_mnist", decode)
     # another file in place of the official one: decoded again, and its checksum fails
     labels = data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz"
-    labels.write_bytes(gzip.compress(_idx(np.zeros(4, np.uint8))))
+    labels.write_bytes(gzip.compress(idx_bytes(np.zeros(4, np.uint8))))
     os.utime(labels, ns=(labels.stat().st_atime_ns, labels.stat().st_mtime_ns + 10**9))
     with pytest.raises(DataError, match="not the official MNIST"):
         load_dataset("mnist", data_dir, download=False)
