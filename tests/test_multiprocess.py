@@ -86,5 +86,9 @@ def test_when_one_process_dies_the_other_exits_with_an_error(tmp_path):
         for process in processes:
             process.kill()
     assert processes[0].returncode != 0
-    assert "another task died" in stderr or "stopped sending heartbeats" in stderr, stderr[-3000:]
+    # The survivor learns of the death from JAX's coordination service ("another task died", or no
+    # heartbeats), or, when the kill lands mid-collective, from gloo's TCP transport aborting on the
+    # half-sent message (seen once in CI: "gloo::EnforceNotMet ... Received data size doesn't match").
+    learned = ("another task died", "stopped sending heartbeats", "gloo::EnforceNotMet")
+    assert any(sign in stderr for sign in learned), stderr[-3000:]
     assert waited < heartbeat + 120
