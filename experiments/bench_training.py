@@ -30,9 +30,14 @@ other jobs on a shared machine, but counts spinning threads as work).
 import argparse
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_lenet import lenet  # noqa: E402  (notebook 002's Net, shared with notebook_002_torch_reference)
 
 CIFAR10_TRAIN = 45_000  # configs/cifar10_lenet_sgd.yaml: 50,000 minus the 10% held out
 
@@ -97,9 +102,7 @@ class TorchEpoch:
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)
         else:
             self.images = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
-            self.model = nn.Sequential(
-                nn.Conv2d(3, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
-                nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+            self.model = lenet()
             self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.loss = nn.CrossEntropyLoss()

@@ -23,33 +23,17 @@ does (`configs/notebooks/002_cifar10_lenet_chain_fresh_in8.yaml`).
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_lenet import lenet as net  # noqa: E402  (the notebook's Net, shared with bench_training)
+
 CELLS = ("in7", "in8", "in9", "in14")
 EPOCHS = 10
-
-
-def net():
-    """The notebook's `Net`: conv 6 → pool → conv 16 → pool → 120 → 84 → 10, ReLU."""
-    import torch
-    from torch import nn
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.pool, self.conv2 = nn.Conv2d(3, 6, 5), nn.MaxPool2d(2, 2), nn.Conv2d(6, 16, 5)
-            self.fc1, self.fc2, self.fc3 = nn.Linear(16 * 5 * 5, 120), nn.Linear(120, 84), nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = self.pool(torch.relu(self.conv1(x)))
-            x = self.pool(torch.relu(self.conv2(x)))
-            x = x.view(-1, 16 * 5 * 5)
-            return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
-
-    return Net()
 
 
 def cell_optimizer(cell: str, parameters):
@@ -129,13 +113,14 @@ def main() -> None:
 
     import torch
 
-    from jaxopt_edu.data.cifar10 import load_cifar10
+    from jaxopt_edu.data import load_dataset
 
     torch.set_num_threads(args.threads)
-    raw = load_cifar10(Path(args.data_dir), download=False)
-    pixels = raw.train_images.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-    images = torch.from_numpy((pixels - 0.5) / 0.5)
-    labels = torch.from_numpy(raw.train_labels.astype(np.int64))
+    # All 50,000 training images in file order, ToTensor() then Normalize(0.5, 0.5), as NCHW.
+    splits = load_dataset("cifar10", args.data_dir, validation="none", download=False,
+                          normalization=((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)))
+    images = torch.from_numpy(np.ascontiguousarray(np.asarray(splits.train.images).transpose(0, 3, 1, 2)))
+    labels = torch.from_numpy(np.asarray(splits.train.labels, np.int64))
     notebook = notebook_losses(args.cells)
     results = {}
     for seed in args.seeds:

@@ -7,7 +7,6 @@ the site is part of the project, and a missing Sphinx would otherwise hide a bro
 
 import importlib
 import importlib.util
-import inspect
 import os
 import posixpath
 import subprocess

@@ -16,7 +16,6 @@ compile count (the cost of this file) at one per optimizer.
 
 import inspect
 import itertools
-import warnings
 
 import chex
 import jax

@@ -22,7 +22,7 @@ from jaxopt_edu.plots import plot_confusion_matrix
 from jaxopt_edu.runs import run_comparison, run_reproduction
 from jaxopt_edu.runs.reproduce import metric_rows, notebook_configs, with_epochs
 from jaxopt_edu.training import CheckpointMismatchError, fit
-from tests.test_notebook_options import MODEL, SPLITS, minimal, tiny_splits
+from tests.test_notebook_options import MODEL, SPLITS, minimal
 
 ARGS = dict(batch_size=16, seed=3, progress=False, plots=False)
 DATA = Path(os.environ.get("JAXOPT_EDU_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
