@@ -353,29 +353,40 @@ def print_tables(records: list) -> None:
 
 
 def per_leaf_overhead(size: str, repeats: int, calls: int) -> dict:
-    """ms/call of a many-leaf case for SGD-momentum: a jitted identity on the donated params and state
-    (dispatch alone), the chain on the leaves, and the chain on one flat vector of the same size."""
+    """ms/call of a many-leaf case, each a jitted step on donated params and state:
+
+    - identity on SGD-momentum's params and state (dispatch alone: the arrays in and out),
+    - plain SGD, θ − η·g, on the leaves: no state, so the least any step taking these params and
+      grads per call can cost,
+    - SGD-momentum's chain on the leaves, then `jo.flatten` of it (its state one flat vector),
+    - the chain on one flat vector of the same size (params laid out flat: one array in, one out).
+    """
     import jax
     import jax.numpy as jnp
     import jaxopt_edu as jo
 
     shapes = leaf_shapes(size)
     n = sum(int(np.prod(s)) for s in shapes)
-    tx = jo.sgd(LR["sgdm"], momentum=0.9)
+    momentum, plain = jo.sgd(LR["sgdm"], momentum=0.9), jo.sgd(LR["sgdm"])
 
-    def chain(p, s, g):
-        updates, s = tx.update(g, s, p)
-        return jo.apply_updates(p, updates), s
+    def step_of(tx):
+        def step(p, s, g):
+            updates, s = tx.update(g, s, p)
+            return jo.apply_updates(p, updates), s
+        return jax.jit(step, donate_argnums=(0, 1))
 
     leaves = lambda: {f"l{i:03d}": jnp.full(s, 0.5, jnp.float32) for i, s in enumerate(shapes)}  # noqa: E731
-    cases = {
-        "identity (dispatch only)": (jax.jit(lambda p, s, g: (p, s), donate_argnums=(0, 1)), leaves),
-        f"chain on {len(shapes)} leaves": (jax.jit(chain, donate_argnums=(0, 1)), leaves),
-        "chain on 1 flat vector": (jax.jit(chain, donate_argnums=(0, 1)), lambda: jnp.full((n,), 0.5, jnp.float32)),
+    flat = lambda: jnp.full((n,), 0.5, jnp.float32)  # noqa: E731
+    cases = {  # name: (transformation, jitted step, params maker)
+        "identity (dispatch only)": (momentum, jax.jit(lambda p, s, g: (p, s), donate_argnums=(0, 1)), leaves),
+        f"plain SGD on {len(shapes)} leaves (no state, the floor)": (plain, step_of(plain), leaves),
+        f"chain on {len(shapes)} leaves": (momentum, step_of(momentum), leaves),
+        f"flatten(chain) on {len(shapes)} leaves": (jo.flatten(momentum), step_of(jo.flatten(momentum)), leaves),
+        "chain on 1 flat vector": (momentum, step_of(momentum), flat),
     }
     times = {name: [] for name in cases}
     for _ in range(repeats):
-        for name, (step, make) in cases.items():
+        for name, (tx, step, make) in cases.items():
             params = make()
             state, grads = tx.init(params), jax.tree.map(lambda x: x * 0.01, params)
             params, state = step(params, state, grads)

@@ -77,3 +77,14 @@ def test_bad_flags_fail_with_one_line():
     done = subprocess.run([sys.executable, str(SCRIPT), "--sizes", "3M"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode != 0 and "power of two" in done.stderr
+
+
+def test_per_leaf_overhead_mode_times_every_case():
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--overhead", "6x", "--repeats", "1", "--calls", "2"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("SGD-momentum, 6x: ")]
+    names = [line.split(": ")[1] for line in lines]
+    assert names == ["identity (dispatch only)", "plain SGD on 6 leaves (no state, the floor)", "chain on 6 leaves",
+                     "flatten(chain) on 6 leaves", "chain on 1 flat vector"]
+    assert all(float(line.split(": ")[2].split()[0]) > 0 for line in lines)
