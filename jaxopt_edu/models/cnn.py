@@ -20,6 +20,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxopt_edu.models.initializers import check_initialization, conv, dense
+from jaxopt_edu.models.pool import max_pool_2x2
 from jaxopt_edu.validation import check_positive_int
 
 
@@ -47,7 +48,7 @@ class LeNet(nn.Module):
         for features in (6, 16):
             x = conv(features, (5, 5), x.shape[-1], self.initialization, self.dtype, padding="VALID")(x)
             x = nn.relu(x)
-            x = nn.max_pool(x, window_shape=(2, 2), strides=(2, 2))
+            x = max_pool_2x2(x)
         x = x.reshape((x.shape[0], -1))
         for features in (120, 84):
             x = nn.relu(dense(features, x.shape[-1], self.initialization, self.dtype)(x))
