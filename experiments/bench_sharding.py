@@ -42,7 +42,6 @@ def measure(tx, params, devices: int, zero: bool) -> dict:
     shardings = jo.state_shardings(tx, params, param_shardings, shard_state_over="data" if zero else None)
     state_shapes = jax.eval_shape(tx.init, params)
     state_bytes = bytes_per_device(zip(jax.tree.leaves(state_shapes), jax.tree.leaves(shardings)))
-    grads = params
     params_in = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), params,
                              param_shardings)
     state_in = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), state_shapes,

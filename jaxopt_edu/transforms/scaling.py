@@ -3,7 +3,6 @@
 from typing import NamedTuple, Optional
 
 import jax
-import jax.numpy as jnp
 
 from jaxopt_edu.base import EmptyState, GradientTransformation, Schedule, ScalarOrSchedule
 from jaxopt_edu.combine import identity
