@@ -18,6 +18,8 @@ took 213-230 ms with it against 290-302 ms with flax's pooling, three runs
 (experiments/bench_conv_forms.py, experiments/PERFORMANCE.md). Other backends keep flax's pooling.
 """
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -30,30 +32,31 @@ def _windows(x: jax.Array) -> jax.Array:
     return jnp.transpose(x, (0, 1, 3, 5, 2, 4)).reshape(n, h // 2, w // 2, c, 4)
 
 
-@jax.custom_vjp
-def _max_pool_2x2(x: jax.Array) -> jax.Array:
-    return jnp.max(_windows(x), axis=-1)
-
-
-def _forward(x):
-    windows = _windows(x)
-    return jnp.max(windows, axis=-1), (jnp.argmax(windows, axis=-1), x.shape)
-
-
-def _backward(residuals, grad_out):
-    first_max, shape = residuals
+@functools.lru_cache(maxsize=None)
+def _pool_of_shape(shape: tuple):
+    """The pooling, with its gradient, for inputs of this static [N, H, W, C] shape."""
     n, h, w, c = shape
-    grad_windows = jax.nn.one_hot(first_max, 4, dtype=grad_out.dtype) * grad_out[..., None]
-    grad = jnp.transpose(grad_windows.reshape(n, h // 2, w // 2, c, 2, 2), (0, 1, 4, 2, 5, 3))
-    grad = grad.reshape(n, h - h % 2, w - w % 2, c)
-    return (jnp.pad(grad, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)
 
+    @jax.custom_vjp
+    def pool(x):
+        return jnp.max(_windows(x), axis=-1)
 
-_max_pool_2x2.defvjp(_forward, _backward)
+    def forward(x):
+        windows = _windows(x)
+        return jnp.max(windows, axis=-1), jnp.argmax(windows, axis=-1)
+
+    def backward(first_max, grad_out):
+        grad_windows = jax.nn.one_hot(first_max, 4, dtype=grad_out.dtype) * grad_out[..., None]
+        grad = jnp.transpose(grad_windows.reshape(n, h // 2, w // 2, c, 2, 2), (0, 1, 4, 2, 5, 3))
+        grad = grad.reshape(n, h - h % 2, w - w % 2, c)
+        return (jnp.pad(grad, ((0, 0), (0, h % 2), (0, w % 2), (0, 0))),)
+
+    pool.defvjp(forward, backward)
+    return pool
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:
     """2×2, stride-2 max-pooling of NHWC `x`: the reshape form on the CPU, flax's `max_pool` elsewhere."""
     if x.ndim != 4 or jax.default_backend() != "cpu":
         return nn.max_pool(x, window_shape=(2, 2), strides=(2, 2))
-    return _max_pool_2x2(x)
+    return _pool_of_shape(tuple(x.shape))(x)
