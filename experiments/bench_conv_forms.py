@@ -103,7 +103,7 @@ def main(argv=None):
         forward = jax.jit(lambda k, xs, loss=loss: jax.lax.scan(lambda c, x: (c, loss(k, x)), 0, xs)[1])
         gradient = jax.jit(lambda k, xs, loss=loss: jax.lax.scan(
             lambda c, x: (c, jnp.sum(jax.grad(loss)(k, x))), 0, xs)[1])
-        error = float(jnp.max(jnp.abs(table[name](kernel, images[0]) - reference)))
+        error = float(jnp.max(jnp.abs(conv(kernel, images[0]) - reference)))
         ms_forward = median_ms(forward, kernel, images, repeats=args.repeats)
         ms_gradient = median_ms(gradient, kernel, images, repeats=args.repeats)
         results[name] = (error, ms_forward, ms_gradient)
@@ -129,22 +129,24 @@ def lenet_with_each_pooling(images, rng, repeats: int) -> dict:
     poolings = {"reshape max-pool (models/pool.py)": max_pool_2x2,
                 "flax max_pool": lambda x: nn.max_pool(x, window_shape=(2, 2), strides=(2, 2))}
     runs = {}
-    for name, pool in poolings.items():
-        cnn.max_pool_2x2 = pool  # the name LeNet calls; put back below
-        model = create_model("lenet")
-        params = model.init(jax.random.PRNGKey(0), images[0])
+    try:
+        for name, pool in poolings.items():
+            cnn.max_pool_2x2 = pool  # the name LeNet calls; put back below
+            model = create_model("lenet")
+            params = model.init(jax.random.PRNGKey(0), images[0])
 
-        def loss(p, x, y, model=model):
-            return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), y).mean()
+            def loss(p, x, y, model=model):
+                return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), y).mean()
 
-        def epoch(p, xs, ys, loss=loss):
-            def body(carry, batch):
-                value, grads = jax.value_and_grad(loss)(p, *batch)
-                return carry, value + sum(jnp.sum(g) for g in jax.tree.leaves(grads))
-            return jax.lax.scan(body, 0, (xs, ys))[1]
+            def epoch(p, xs, ys, loss=loss):
+                def body(carry, batch):
+                    value, grads = jax.value_and_grad(loss)(p, *batch)
+                    return carry, value + sum(jnp.sum(g) for g in jax.tree.leaves(grads))
+                return jax.lax.scan(body, 0, (xs, ys))[1]
 
-        runs[name] = (jax.jit(epoch).lower(params, images, labels).compile(), params)
-    cnn.max_pool_2x2 = max_pool_2x2
+            runs[name] = (jax.jit(epoch).lower(params, images, labels).compile(), params)
+    finally:
+        cnn.max_pool_2x2 = max_pool_2x2
     times = {name: [] for name in runs}
     for _ in range(repeats):
         for name, (compiled, params) in runs.items():

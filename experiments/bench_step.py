@@ -148,6 +148,17 @@ def hlo_summary(compiled, n: int) -> dict:
             "xla_bytes_per_param": float((cost or {}).get("bytes accessed", 0.0)) / n}
 
 
+def donated_step(tx, apply_updates):
+    """`jit((θ, s, g) -> (apply_updates(θ, u), s'))` with θ and s donated, as a training loop calls one step."""
+    import jax
+
+    def step(p, s, g):
+        updates, s = tx.update(g, s, p)
+        return apply_updates(p, updates), s
+
+    return jax.jit(step, donate_argnums=(0, 1))
+
+
 def jax_setup(runner: str, optimizer: str, params_np, grads_np):
     """A one-step callable for a JAX runner, or None where the runner has no such optimizer."""
     import jax
@@ -171,12 +182,7 @@ def jax_setup(runner: str, optimizer: str, params_np, grads_np):
                     return None  # flattening changes a per-matrix rule (factored moments, orthogonalization)
                 tx = jo.flatten(tx)
             apply = __import__("optax").apply_updates if library == "optax" else jo.apply_updates
-
-            def step(p, s, g, tx=tx, apply=apply):
-                updates, s = tx.update(g, s, p)
-                return apply(p, updates), s
-
-            init, jitted = tx.init, jax.jit(step, donate_argnums=(0, 1))
+            init, jitted = tx.init, donated_step(tx, apply)
         compiled = jitted.lower(params, init(params), grads).compile()
         _COMPILED[key] = (compiled, init, hlo_summary(compiled, sum(x.size for x in params_np)))
     compiled, init, _ = _COMPILED[key]
@@ -368,12 +374,8 @@ def per_leaf_overhead(size: str, repeats: int, calls: int) -> dict:
     shapes = leaf_shapes(size)
     n = sum(int(np.prod(s)) for s in shapes)
     momentum, plain = jo.sgd(LR["sgdm"], momentum=0.9), jo.sgd(LR["sgdm"])
-
-    def step_of(tx):
-        def step(p, s, g):
-            updates, s = tx.update(g, s, p)
-            return jo.apply_updates(p, updates), s
-        return jax.jit(step, donate_argnums=(0, 1))
+    flattened = jo.flatten(momentum)
+    step_of = lambda tx: donated_step(tx, jo.apply_updates)  # noqa: E731
 
     leaves = lambda: {f"l{i:03d}": jnp.full(s, 0.5, jnp.float32) for i, s in enumerate(shapes)}  # noqa: E731
     flat = lambda: jnp.full((n,), 0.5, jnp.float32)  # noqa: E731
@@ -381,7 +383,7 @@ def per_leaf_overhead(size: str, repeats: int, calls: int) -> dict:
         "identity (dispatch only)": (momentum, jax.jit(lambda p, s, g: (p, s), donate_argnums=(0, 1)), leaves),
         f"plain SGD on {len(shapes)} leaves (no state, the floor)": (plain, step_of(plain), leaves),
         f"chain on {len(shapes)} leaves": (momentum, step_of(momentum), leaves),
-        f"flatten(chain) on {len(shapes)} leaves": (jo.flatten(momentum), step_of(jo.flatten(momentum)), leaves),
+        f"flatten(chain) on {len(shapes)} leaves": (flattened, step_of(flattened), leaves),
         "chain on 1 flat vector": (momentum, step_of(momentum), flat),
     }
     times = {name: [] for name in cases}

@@ -47,8 +47,8 @@ from jaxopt_edu.validation import check_in_range
 _CPU_COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 # Elements per chunk: Adam's four float32 chunks (θ, g, m, ν) take 512 KiB, which fits a 1 MiB L2
-# cache with room to spare. Measured on a 2-core EPYC (1 MiB L2 per core), Adam at 16M params: 8.9 ms
-# a step with 32,768, 9.1 with 16,384 and 9.8 with 65,536 (experiments/PERFORMANCE.md).
+# cache with room to spare. Measured on a 2-core EPYC (1 MiB L2 per core), Adam at 16M params: 8.85 ms
+# a step with 32,768, 8.98 with 16,384 and 9.47 with 65,536 (experiments/bench_fused_chunk.py, PERFORMANCE.md).
 DEFAULT_CHUNK_SIZE = 32768
 
 
